@@ -1,0 +1,69 @@
+"""The one shape of a CI workload's identity, whatever CI platform signed its token.
+
+Pure data: the decision core, the lease service and the ledger all read this, so it depends on nothing.
+A claim the token did not state is ``None`` (unknown), never a default that could be mistaken for true.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+RefType = Literal["branch", "tag"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadIdentity:
+    issuer: str  # the Transom issuer *name* (e.g. "github"), not the URL
+    subject: str | None = None
+    repository: str | None = None
+    repository_id: str | None = None
+    ref: str | None = None  # full ref: refs/heads/main, refs/tags/v1
+    ref_type: RefType | None = None
+    branch: str | None = None
+    tag: str | None = None
+    ref_protected: bool | None = None  # None: the token did not say
+    environment: str | None = None
+    runner_environment: str | None = None
+    runner_id: str | None = None
+    pipeline_id: str | None = None
+    run_attempt: str | None = None
+    job_id: str | None = None
+    actor: str | None = None
+    event: str | None = None
+    sha: str | None = None
+
+    def workload_tuple(self) -> tuple[str | None, ...]:
+        """What owns a lease (DESIGN.md): issuer, repository, pipeline_id, run_attempt, job_id."""
+        return (self.issuer, self.repository, self.pipeline_id, self.run_attempt, self.job_id)
+
+    def workload_key(self) -> str:
+        """A stable digest of :meth:`workload_tuple`, for indexing and comparing owners."""
+        encoded = json.dumps(self.workload_tuple(), separators=(",", ":"))
+        return hashlib.sha256(encoded.encode()).hexdigest()
+
+    def actor_id(self) -> str:
+        """How the ledger names this workload: ``acme/payments@run-1234``."""
+        run = self.pipeline_id or "unknown"
+        return f"{self.repository or 'unknown'}@run-{run}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkloadIdentity:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    """A CI token that passed every check, with what single-use enforcement needs."""
+
+    identity: WorkloadIdentity
+    replay_key: str  # sha256 of (issuer URL, jti) or of the whole token when it has no jti
+    expires_at: datetime
+    issued_at: datetime | None = None
