@@ -1,0 +1,121 @@
+"""Who is calling (authentication) and whether they may (authorization), as view decorators.
+
+A bearer value starting with ``trn_`` is a broker token (admin or auditor); anything else is a CI job's
+OIDC ID token, verified only on the routes that accept workloads.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar, cast
+
+from flask import g, request
+
+from app.audit.ledger import Actor
+from app.errors import Forbidden, Unauthorized
+from app.http import db_session, runtime
+from app.identity.workload import VerifiedToken
+from app.tokens.service import TOKEN_PREFIX, find_live_token
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerCaller:
+    name: str
+    role: str  # admin | auditor
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if not header:
+        raise Unauthorized("This route needs a bearer credential in the Authorization header.")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("The Authorization header must be 'Bearer <credential>'.")
+    return value.strip()
+
+
+def _broker_caller(value: str) -> BrokerCaller:
+    record = find_live_token(db_session(), value, runtime().clock.now())
+    if record is None:
+        raise Unauthorized("The broker token is unknown, revoked or expired.")
+    caller = BrokerCaller(record.name, record.role)
+    g.caller = caller
+    g.actor = Actor(record.role, record.name)
+    return caller
+
+
+def _require_roles(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            value = _bearer()
+            if not value.startswith(TOKEN_PREFIX):
+                raise Forbidden("CI tokens may only use the lease routes.")
+            caller = _broker_caller(value)
+            if caller.role not in roles:
+                raise Forbidden(f"The {caller.role} role may not do this.")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+require_admin = _require_roles("admin")
+require_reader = _require_roles("admin", "auditor")
+
+
+def current_caller() -> BrokerCaller | None:
+    return cast(BrokerCaller | None, g.get("caller"))
+
+
+def current_workload() -> VerifiedToken:
+    token = g.get("workload")
+    if token is None:
+        raise RuntimeError("no verified workload on this request")
+    return cast(VerifiedToken, token)
+
+
+WorkloadVerifier = Callable[[str], VerifiedToken]
+
+
+def _verify_workload(value: str) -> VerifiedToken:
+    verify: WorkloadVerifier = runtime().workload_verifier(db_session())
+    token = verify(value)
+    g.workload = token
+    g.actor = Actor("ci", token.identity.actor_id())
+    return token
+
+
+def require_workload(view: Callable[P, R]) -> Callable[P, R]:
+    """CI routes: the caller must present a valid OIDC ID token of a registered issuer."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        value = _bearer()
+        if value.startswith(TOKEN_PREFIX):
+            raise Forbidden("This route is for CI jobs; broker tokens cannot use it.")
+        _verify_workload(value)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def require_workload_or_reader(view: Callable[P, R]) -> Callable[P, R]:
+    """Reading a lease: its own workload, an auditor or an admin (ownership is checked by the service)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        value = _bearer()
+        if value.startswith(TOKEN_PREFIX):
+            _broker_caller(value)
+        else:
+            _verify_workload(value)
+        return view(*args, **kwargs)
+
+    return wrapper

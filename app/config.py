@@ -1,0 +1,158 @@
+"""Settings: the one reader of ``os.environ``.
+
+Layers, lowest first: ``config/default.toml`` → ``config/{TRANSOM_ENV}.toml`` → ``TRANSOM_*`` environment
+variables → explicit overrides (tests). The result is validated into a frozen :class:`Settings`; a bad
+value fails at start with a message that names the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(os.environ.get("TRANSOM_CONFIG_DIR", PROJECT_ROOT / "config"))
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: str = "production"
+    database_url: str = ""
+    vault_addr: str = "http://127.0.0.1:8200"
+    vault_token: str | None = None
+    vault_role_id: str | None = None
+    vault_secret_id: str | None = None
+    vault_timeout_seconds: float = 5.0
+    scheduler: str = "off"
+    allow_insecure_issuers: bool = False
+    secret_key: str | None = None
+    max_body_bytes: int = 65536
+    jwks_ttl_seconds: int = 600
+    jwks_refetch_cooldown_seconds: int = 30
+    jwks_max_stale_seconds: int = 3600
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def __repr__(self) -> str:  # never print credentials
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        for secret in ("vault_token", "vault_secret_id", "secret_key"):
+            if shown[secret]:
+                shown[secret] = "***"
+        return f"Settings({shown})"
+
+
+_SECRET_SETTINGS = ("vault_token", "vault_secret_id", "secret_key", "vault_role_id")
+
+
+def _coerce(name: str, raw: Any, target: Any) -> Any:
+    kind = target if isinstance(target, type) else None
+    text = raw.strip() if isinstance(raw, str) else raw
+    try:
+        if kind is bool or isinstance(target, bool):
+            if isinstance(text, bool):
+                return text
+            lowered = str(text).lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError("expected true or false")
+        if isinstance(target, int):
+            return int(text)
+        if isinstance(target, float):
+            return float(text)
+    except ValueError as exc:
+        raise ConfigError(f"setting {name!r} (TRANSOM_{name.upper()}): {exc}") from None
+    return None if text == "" and target is None else text
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for f in fields(Settings):
+        key = f"TRANSOM_{f.name.upper()}"
+        if key in environ:
+            found[f.name] = environ[key]
+        elif f.name in _SECRET_SETTINGS and f"{key}_FILE" in environ:
+            path = Path(environ[f"{key}_FILE"])
+            try:
+                found[f.name] = path.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"setting {f.name!r}: cannot read {key}_FILE ({exc.strerror})") from None
+    return found
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    environ = os.environ if environ is None else environ
+    env_name = (overrides or {}).get("env") or environ.get("TRANSOM_ENV") or "production"
+    layers: dict[str, Any] = {}
+    layers.update(_read_toml(CONFIG_DIR / "default.toml"))
+    layers.update(_read_toml(CONFIG_DIR / f"{env_name}.toml"))
+    layers.update(_from_environment(environ))
+    layers.update(overrides or {})
+    layers["env"] = env_name
+
+    known = {f.name: f for f in fields(Settings)}
+    unknown = sorted(set(layers) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+    defaults = Settings()
+    values = {name: _coerce(name, raw, getattr(defaults, name)) for name, raw in layers.items()}
+    return _validate(Settings(**values))
+
+
+def _validate(settings: Settings) -> Settings:
+    if not settings.database_url:
+        INSTANCE_DIR.mkdir(exist_ok=True)
+        settings = _replace(settings, database_url=f"sqlite:///{INSTANCE_DIR / 'transom.db'}")
+    if not settings.database_url.startswith(("sqlite", "postgresql")):
+        raise ConfigError(
+            "setting 'database_url': only sqlite:/// and postgresql+psycopg:// URLs are supported"
+        )
+    if settings.scheduler not in ("embedded", "off"):
+        raise ConfigError("setting 'scheduler': must be 'embedded' or 'off'")
+    if not settings.vault_addr.startswith(("http://", "https://")):
+        raise ConfigError("setting 'vault_addr': must be an http:// or https:// URL")
+    if bool(settings.vault_role_id) != bool(settings.vault_secret_id):
+        raise ConfigError("settings 'vault_role_id' and 'vault_secret_id' go together (AppRole)")
+    if settings.max_body_bytes < 1024:
+        raise ConfigError("setting 'max_body_bytes': at least 1024")
+    return settings
+
+
+def require_secret_key(settings: Settings) -> None:
+    """The web pages sign their session cookie with it; a random key per process would log users out on
+    every restart and break with several replicas, so production refuses to start without one."""
+    if settings.env == "production" and not settings.secret_key:
+        raise ConfigError("setting 'secret_key' (TRANSOM_SECRET_KEY) is required in production")
+
+
+def _replace(settings: Settings, **changes: Any) -> Settings:
+    values = {f.name: getattr(settings, f.name) for f in fields(settings)}
+    values.update(changes)
+    return Settings(**values)

@@ -1,0 +1,48 @@
+"""Request-scoped plumbing for views: the runtime, one database session per request, the caller's actor.
+
+Views build services from these; services themselves never touch Flask.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from app.audit.ledger import Actor, Ledger
+from app.runtime import Runtime
+
+
+def runtime() -> Runtime:
+    return cast(Runtime, current_app.extensions["transom"])
+
+
+def db_session() -> Session:
+    """The request's session. It commits only when a view calls ``commit()``; teardown closes it."""
+    session = g.get("db_session")
+    if session is None:
+        session = runtime().sessions()
+        g.db_session = session
+    return cast(Session, session)
+
+
+def ledger() -> Ledger:
+    return Ledger(db_session(), runtime().clock)
+
+
+def current_actor() -> Actor:
+    actor = g.get("actor")
+    if actor is None:
+        raise RuntimeError("no authenticated caller on this request")
+    return cast(Actor, actor)
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session: Any = g.pop("db_session", None)
+    if session is not None:
+        session.close()  # rolls back whatever was not committed
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_appcontext(_close_session)

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from app.auth import (
+    current_caller,
+    current_workload,
+    require_admin,
+    require_reader,
+    require_workload,
+    require_workload_or_reader,
+)
+from app.exports import export_response
+from app.http import current_actor, db_session, runtime
+from app.leases import queries
+from app.leases.http import lease_service
+from app.leases.models import Lease, LeaseStatus
+from app.leases.schemas import (
+    BulkRevokeRequestSchema,
+    BulkRevokeSchema,
+    IssuedLeaseSchema,
+    LeaseDetailSchema,
+    LeasePageSchema,
+    LeaseQuerySchema,
+    LeaseRequestSchema,
+    RenewRequestSchema,
+    RevokeRequestSchema,
+)
+from app.leases.service import LeaseRequest
+from app.schemas import decode_cursor, encode_cursor
+
+bp = Blueprint("leases", __name__, url_prefix="/v1/leases", description="Just-in-time leases")
+
+
+@bp.post("")
+@require_workload
+@bp.arguments(LeaseRequestSchema)
+@bp.response(201, IssuedLeaseSchema)
+@bp.alt_response(200, schema=IssuedLeaseSchema, description="An idempotent replay of an active lease")
+def create_lease(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    issued = lease_service().request_lease(current_workload(), LeaseRequest(**body))
+    payload = {**IssuedLeaseSchema().dump(issued.lease), "data": issued.data}
+    return payload, 200 if issued.replayed else 201
+
+
+@bp.get("/<lease_id>")
+@require_workload_or_reader
+@bp.response(200, LeaseDetailSchema)
+def get_lease(lease_id: str) -> Lease:
+    workload = None if current_caller() is not None else current_workload().identity
+    return lease_service().get_lease(lease_id, workload=workload)
+
+
+@bp.post("/<lease_id>/renew")
+@require_workload
+@bp.arguments(RenewRequestSchema)
+@bp.response(200, LeaseDetailSchema)
+def renew_lease(body: dict[str, Any], lease_id: str) -> Lease:
+    return lease_service().renew_lease(lease_id, current_workload(), body["ttl"])
+
+
+@bp.post("/<lease_id>/release")
+@require_workload
+@bp.response(200, LeaseDetailSchema)
+@bp.alt_response(202, schema=LeaseDetailSchema, description="Vault did not confirm yet; the broker retries")
+def release_lease(lease_id: str) -> tuple[Lease, int]:
+    lease = lease_service().release_lease(lease_id, current_workload())
+    return lease, 202 if lease.status == LeaseStatus.REVOKING else 200
+
+
+@bp.post("/<lease_id>/revoke")
+@require_admin
+@bp.arguments(RevokeRequestSchema)
+@bp.response(200, LeaseDetailSchema)
+@bp.alt_response(202, schema=LeaseDetailSchema, description="Vault did not confirm yet; the broker retries")
+def revoke_lease(body: dict[str, Any], lease_id: str) -> tuple[Lease, int]:
+    lease = lease_service().revoke_lease(lease_id, note=body["reason"], actor=current_actor())
+    return lease, 202 if lease.status == LeaseStatus.REVOKING else 200
+
+
+@bp.post("/revoke")
+@require_admin
+@bp.arguments(BulkRevokeRequestSchema)
+@bp.response(200, BulkRevokeSchema)
+def bulk_revoke(body: dict[str, Any]) -> dict[str, int]:
+    filters = {**body["filter"], "status": LeaseStatus.ACTIVE}
+    ids = list(db_session().scalars(queries.filtered(filters).with_only_columns(Lease.id)))
+    revoked = lease_service().revoke_matching(ids, note=body["reason"], actor=current_actor())
+    return {"revoked": revoked}
+
+
+@bp.get("")
+@require_reader
+@bp.arguments(LeaseQuerySchema, location="query")
+@bp.response(200, LeasePageSchema)
+def list_leases(query: dict[str, Any]) -> dict[str, Any] | Response:
+    if query["format"] != "json":
+        return export_response(
+            lambda: queries.export_rows(runtime().sessions, query),
+            query["format"],
+            queries.EXPORT_COLUMNS,
+            "leases",
+        )
+    after = queries.position(decode_cursor(query["cursor"], 2)) if query["cursor"] else None
+    rows = queries.page(db_session(), query, limit=query["limit"] + 1, after=after)
+    items = rows[: query["limit"]]
+    more = len(rows) > query["limit"]
+    return {"items": items, "next_cursor": encode_cursor(queries.cursor_of(items[-1])) if more else None}

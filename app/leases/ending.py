@@ -1,0 +1,128 @@
+"""How a lease ends: intent first (``revoking``), Vault's confirmation second, the ledger event last.
+
+A lease reads ``expired``, ``released`` or ``revoked`` only after Vault confirmed the revocation
+(invariant 3). Until then it is ``revoking`` and whoever sweeps next retries with backoff, without limit.
+Revocation at Vault is idempotent, so two sweepers may both call it; the row lock in :func:`confirm_end`
+lets only one of them write the end event.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit.ledger import SYSTEM, Actor, EventSubject, Ledger
+from app.instants import format_instant
+from app.leases.models import Lease, LeaseStatus
+from app.vault.port import SecretBackend, VaultError, VaultHandle
+
+END_ACTIONS = {
+    LeaseStatus.EXPIRED: "lease.expired",
+    LeaseStatus.RELEASED: "lease.released",
+    LeaseStatus.REVOKED: "lease.revoked",
+    LeaseStatus.FAILED: "lease.issue_failed",
+}
+BACKOFF_BASE = timedelta(seconds=1)
+BACKOFF_CAP = timedelta(minutes=3)
+
+
+def retry_delay(attempts: int, *, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with jitter: about 1 s, 2 s, 4 s ... capped at three minutes."""
+    ceiling: timedelta = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(attempts, 16)))
+    jitter: float = 0.5 + 0.5 * (rng or random).random()
+    return ceiling * jitter
+
+
+def lock_lease(session: Session, lease_id: str) -> Lease | None:
+    return session.scalar(select(Lease).where(Lease.id == lease_id).with_for_update())
+
+
+def lease_facts(lease: Lease) -> EventSubject:
+    """The ledger columns every lease event carries."""
+    return {
+        "lease_id": lease.id,
+        "policy": lease.policy,
+        "secret": lease.secret,
+        "repository": lease.repository,
+        "ref": lease.ref,
+        "branch": lease.branch,
+    }
+
+
+def begin_end(
+    lease: Lease,
+    *,
+    final_status: LeaseStatus,
+    end_reason: str,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    """Mark the intent to end; the credential still works until :func:`revoke_at_vault` succeeds."""
+    lease.status = LeaseStatus.REVOKING
+    lease.pending_status = final_status
+    lease.end_reason = end_reason
+    lease.revoke_note = note
+    lease.next_attempt_at = now
+    lease.updated_at = now
+
+
+def handle_of(lease: Lease) -> VaultHandle | None:
+    if lease.secret_kind == "token" and lease.vault_accessor:
+        return VaultHandle("token", accessor=lease.vault_accessor)
+    if lease.secret_kind == "dynamic" and lease.vault_lease_id:
+        return VaultHandle("dynamic", lease_id=lease.vault_lease_id)
+    return None
+
+
+def revoke_at_vault(vault: SecretBackend, lease: Lease) -> None:
+    """Revoke whatever Vault holds for this lease; raise ``VaultError`` when Vault did not confirm."""
+    handle = handle_of(lease)
+    if handle is not None:
+        vault.revoke(handle)
+    elif lease.secret_kind == "token":
+        # The broker stopped between the write-ahead row and storing the accessor: find the token by the
+        # lease id written into its metadata.
+        vault.revoke_by_lease_id(lease.id)
+    # kv: a static value has nothing to revoke at Vault. dynamic without a lease id: nothing was stored,
+    # so nothing can be found; Vault's own TTL on the role ends it (see SecretBackend.revoke_by_lease_id).
+
+
+def confirm_end(
+    session: Session, ledger: Ledger, lease: Lease, *, now: datetime, actor: Actor = SYSTEM
+) -> bool:
+    """Record Vault's confirmation. False when someone else already did (the lease is no longer revoking)."""
+    if lease.status != LeaseStatus.REVOKING or lease.pending_status is None:
+        return False
+    final = LeaseStatus(lease.pending_status)
+    lease.status = final
+    lease.pending_status = None
+    lease.ended_at = now
+    lease.next_attempt_at = None
+    lease.updated_at = now
+    details: dict[str, object] = {"end_reason": lease.end_reason, "vault_confirmed": True}
+    if lease.revoke_note:
+        details["note"] = lease.revoke_note
+    if lease.revoke_attempts:
+        details["attempts"] = lease.revoke_attempts + 1
+    ledger.append(END_ACTIONS[final], actor=actor, decision=None, details=details, **lease_facts(lease))
+    return True
+
+
+def record_failure(ledger: Ledger, lease: Lease, error: VaultError, *, now: datetime) -> None:
+    lease.revoke_attempts += 1
+    lease.last_error = error.error_class
+    lease.next_attempt_at = now + retry_delay(lease.revoke_attempts)
+    lease.updated_at = now
+    ledger.append(
+        "lease.revoke_failed",
+        actor=SYSTEM,
+        details={
+            "error_class": error.error_class,
+            "attempt": lease.revoke_attempts,
+            "next_attempt_at": format_instant(lease.next_attempt_at),
+        },
+        **lease_facts(lease),
+    )

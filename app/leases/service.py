@@ -1,0 +1,566 @@
+"""The lease lifecycle: the only place that changes lease state.
+
+Issuance keeps invariant 2 by its order: decide → write-ahead row (``issuing``) committed → Vault →
+activate with its ledger event in one transaction. Ending keeps invariant 3 (see ``ending``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.audit.ledger import SYSTEM, Actor, EventSubject, Ledger
+from app.clock import Clock
+from app.decision.policy import Decision, PolicyView, check_policy, decide, renewal_decision
+from app.decision.reasons import FREEZE_ACTIVE, MAX_ACTIVE_REACHED, NO_POLICY, TOKEN_REPLAYED, Reason
+from app.errors import Conflict, Forbidden, NotFound, PolicyDenied, ServiceUnavailable
+from app.identity.claims import ref_problem
+from app.identity.errors import TokenRejected
+from app.identity.workload import VerifiedToken, WorkloadIdentity
+from app.instants import format_instant
+from app.leases import ending
+from app.leases.models import Lease, LeaseStatus, SeenToken
+from app.policies.models import Policy
+from app.policies.service import policies_naming_secret, to_view
+from app.secrets.models import Secret
+from app.secrets.service import to_spec
+from app.vault.port import IssuedCredential, SecretBackend, VaultError, VaultRejected
+from app.windows.calendar import Calendar
+
+LIVE_STATUSES = (LeaseStatus.ISSUING, LeaseStatus.ACTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseRequest:
+    secret: str
+    ttl: timedelta | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedLease:
+    lease: Lease
+    data: dict[str, Any] = field(repr=False)  # the secret values: for the response only
+    replayed: bool = False
+
+
+def new_lease_id() -> str:
+    return "lse_" + secrets.token_urlsafe(18)
+
+
+def count_live(session: Session, policy: str) -> int:
+    """Leases that count against ``max_active``: active ones and those being issued right now."""
+    query = (
+        select(func.count()).select_from(Lease).where(Lease.policy == policy, Lease.status.in_(LIVE_STATUSES))
+    )
+    return int(session.scalar(query) or 0)
+
+
+def identity_facts(identity: WorkloadIdentity, secret: str) -> EventSubject:
+    return {
+        "secret": secret,
+        "repository": identity.repository,
+        "ref": identity.ref,
+        "branch": identity.branch or identity.tag,
+    }
+
+
+class LeaseService:
+    def __init__(self, sessions: sessionmaker[Session], vault: SecretBackend, clock: Clock) -> None:
+        self._sessions = sessions
+        self._vault = vault
+        self._clock = clock
+
+    # --- issuance ------------------------------------------------------------------------------------
+
+    def request_lease(self, token: VerifiedToken, request: LeaseRequest) -> IssuedLease:
+        identity = token.identity
+        actor = Actor("ci", identity.actor_id())
+        with self._sessions() as session:
+            now = self._clock.now()
+            if request.idempotency_key:
+                existing = session.scalar(
+                    select(Lease).where(
+                        Lease.workload_key == identity.workload_key(),
+                        Lease.secret == request.secret,
+                        Lease.idempotency_key == request.idempotency_key,
+                    )
+                )
+                if existing is not None:
+                    return self._replay(session, existing, actor)
+
+            secret = session.scalar(select(Secret).where(Secret.name == request.secret))
+            decision = self._decide(session, identity, request, secret, now)
+            if not decision.allowed or decision.grant is None or secret is None:
+                self._deny(session, identity, request, decision.reasons, actor)
+            assert decision.grant is not None and secret is not None
+            policy = session.scalar(select(Policy).where(Policy.name == decision.grant.policy))
+            assert policy is not None
+            if policy.max_active is not None:
+                self._hold_max_active(session, policy, identity, request, actor)
+
+            lease = self._write_ahead(session, token, request, secret, policy, decision, now)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                self._refuse_duplicate(session, token, request, actor)
+            lease_id = lease.id
+            spec = to_spec(secret)
+
+        try:
+            credential = self._vault.issue(
+                spec,
+                lease_id=lease_id,
+                ttl=lease.expires_at - now,
+                max_ttl=lease.max_expires_at - now,
+            )
+        except VaultError as error:
+            self._issue_failed(lease_id, error)
+            raise
+        return IssuedLease(self._activate(lease_id, credential, token, actor), credential.data)
+
+    def _decide(
+        self,
+        session: Session,
+        identity: WorkloadIdentity,
+        request: LeaseRequest,
+        secret: Secret | None,
+        now: datetime,
+    ) -> Decision:
+        candidates: list[tuple[PolicyView, Any, int]] = []
+        if secret is not None:
+            calendar = Calendar.load(session)
+            for policy in policies_naming_secret(session, secret.name):
+                view = to_view(policy)
+                candidates.append((view, calendar.facts(view, now), count_live(session, policy.name)))
+        return decide(
+            identity,
+            request.ttl,
+            candidates,
+            now=now,
+            secret_known=secret is not None,
+            ref_problem=ref_problem(identity),
+            secret=request.secret,
+        )
+
+    def _deny(
+        self,
+        session: Session,
+        identity: WorkloadIdentity,
+        request: LeaseRequest,
+        reasons: Sequence[Reason],
+        actor: Actor,
+    ) -> None:
+        session.rollback()
+        Ledger(session, self._clock).append(
+            "lease.denied",
+            actor=actor,
+            decision="deny",
+            reasons=reasons,
+            details={"identity": identity.to_dict()},
+            **identity_facts(identity, request.secret),
+        )
+        session.commit()
+        raise PolicyDenied(
+            f"No policy grants secret {request.secret!r} to this workload now.", reasons=reasons
+        )
+
+    def _hold_max_active(
+        self,
+        session: Session,
+        policy: Policy,
+        identity: WorkloadIdentity,
+        request: LeaseRequest,
+        actor: Actor,
+    ) -> None:
+        """Recount under a lock on the policy row, so parallel requests cannot all take the last place."""
+        session.execute(select(Policy.id).where(Policy.id == policy.id).with_for_update())
+        live = count_live(session, policy.name)
+        if policy.max_active is not None and live >= policy.max_active:
+            reason = Reason(
+                MAX_ACTIVE_REACHED,
+                f"{live} leases are active under this policy, its max_active is {policy.max_active}",
+                policy.name,
+            )
+            self._deny(session, identity, request, [reason], actor)
+
+    def _write_ahead(
+        self,
+        session: Session,
+        token: VerifiedToken,
+        request: LeaseRequest,
+        secret: Secret,
+        policy: Policy,
+        decision: Decision,
+        now: datetime,
+    ) -> Lease:
+        grant = decision.grant
+        assert grant is not None
+        identity = token.identity
+        lease = Lease(
+            id=new_lease_id(),
+            secret=secret.name,
+            secret_kind=secret.kind,
+            policy=policy.name,
+            issuer=identity.issuer,
+            status=LeaseStatus.ISSUING,
+            issued_at=now,
+            expires_at=grant.expires_at,
+            max_expires_at=now + timedelta(seconds=policy.max_ttl_seconds),
+            ttl_seconds=round(grant.ttl.total_seconds()),
+            bounded_by=grant.bounded_by,
+            renewals=0,
+            idempotency_key=request.idempotency_key,
+            workload_key=identity.workload_key(),
+            identity=identity.to_dict(),
+            repository=identity.repository,
+            ref=identity.ref,
+            branch=identity.branch or identity.tag,
+            runner_id=identity.runner_id,
+            pipeline_id=identity.pipeline_id,
+            revoke_attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(SeenToken(replay_key=token.replay_key, lease_id=lease.id, expires_at=token.expires_at))
+        session.add(lease)
+        return lease
+
+    def _refuse_duplicate(
+        self, session: Session, token: VerifiedToken, request: LeaseRequest, actor: Actor
+    ) -> None:
+        if session.get(SeenToken, token.replay_key) is not None:
+            reason = Reason(TOKEN_REPLAYED, "this token already obtained a lease; CI tokens are single-use")
+            Ledger(session, self._clock).append(
+                "lease.denied",
+                actor=actor,
+                decision="deny",
+                reasons=[reason],
+                details={"identity": token.identity.to_dict()},
+                **identity_facts(token.identity, request.secret),
+            )
+            session.commit()
+            raise TokenRejected(TOKEN_REPLAYED, reason.message)
+        raise Conflict("A lease with this idempotency key is being issued right now; retry shortly.")
+
+    def _issue_failed(self, lease_id: str, error: VaultError) -> None:
+        """Vault did not issue (or we cannot tell). Nothing stays active; a token Vault may still have
+        created under this lease is revoked by the scheduler, which knows it by the lease id."""
+        with self._sessions() as session:
+            lease = ending.lock_lease(session, lease_id)
+            assert lease is not None
+            now = self._clock.now()
+            # The token may retry: it obtained nothing.
+            seen = session.scalar(select(SeenToken).where(SeenToken.lease_id == lease_id))
+            if seen is not None:
+                session.delete(seen)
+            lease.last_error = error.error_class
+            if lease.secret_kind == "token" and not isinstance(error, VaultRejected):
+                ending.begin_end(lease, final_status=LeaseStatus.FAILED, end_reason="issue_failed", now=now)
+            else:
+                lease.status = LeaseStatus.FAILED
+                lease.end_reason = "issue_failed"
+                lease.ended_at = now
+                lease.updated_at = now
+                Ledger(session, self._clock).append(
+                    "lease.issue_failed",
+                    actor=SYSTEM,
+                    details={"error_class": error.error_class},
+                    **ending.lease_facts(lease),
+                )
+            session.commit()
+
+    def _activate(
+        self, lease_id: str, credential: IssuedCredential, token: VerifiedToken, actor: Actor
+    ) -> Lease:
+        try:
+            with self._sessions() as session:
+                lease = ending.lock_lease(session, lease_id)
+                assert lease is not None
+                lease.status = LeaseStatus.ACTIVE
+                lease.vault_accessor = credential.handle.accessor
+                lease.vault_lease_id = credential.handle.lease_id
+                lease.updated_at = self._clock.now()
+                Ledger(session, self._clock).append(
+                    "lease.granted",
+                    actor=actor,
+                    decision="allow",
+                    details={
+                        "identity": token.identity.to_dict(),
+                        "expires_at": format_instant(lease.expires_at),
+                        "bounded_by": lease.bounded_by,
+                        "ttl": lease.ttl_seconds,
+                    },
+                    **ending.lease_facts(lease),
+                )
+                session.commit()
+                return lease
+        except Exception:
+            # The credential exists but our record of it does not: take it back at once.
+            self._revoke_quietly(credential)
+            raise ServiceUnavailable("The broker could not record the lease; nothing was granted.") from None
+
+    def _revoke_quietly(self, credential: IssuedCredential) -> None:
+        # If this fails too, the write-ahead row stays 'issuing' and recovery revokes it by lease id.
+        with contextlib.suppress(VaultError):
+            self._vault.revoke(credential.handle)
+
+    # --- idempotent replay ---------------------------------------------------------------------------
+
+    def _replay(self, session: Session, lease: Lease, actor: Actor) -> IssuedLease:
+        if lease.status != LeaseStatus.ACTIVE:
+            raise Conflict(
+                f"The lease {lease.id} for this idempotency key is {lease.status}; use a new key.",
+                extra={"lease_id": lease.id, "status": lease.status},
+            )
+        secret = session.scalar(select(Secret).where(Secret.name == lease.secret))
+        if secret is None:
+            raise Conflict("The secret of this lease no longer exists.")
+        now = self._clock.now()
+        old = ending.handle_of(lease)
+        session.rollback()  # no transaction (on SQLite: no write lock) held across Vault calls
+        if old is not None:
+            self._vault.revoke(old)  # at most one set of credentials per key is ever alive
+        credential = self._vault.issue(
+            to_spec(secret), lease_id=lease.id, ttl=lease.expires_at - now, max_ttl=lease.max_expires_at - now
+        )
+        locked = ending.lock_lease(session, lease.id)
+        assert locked is not None
+        locked.vault_accessor = credential.handle.accessor
+        locked.vault_lease_id = credential.handle.lease_id
+        locked.updated_at = now
+        if old is not None:
+            Ledger(session, self._clock).append(
+                "lease.reissued",
+                actor=actor,
+                details={"reason": "idempotent_replay"},
+                **ending.lease_facts(locked),
+            )
+        session.commit()
+        return IssuedLease(locked, credential.data, replayed=True)
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def get_lease(self, lease_id: str, *, workload: WorkloadIdentity | None) -> Lease:
+        """The lease; a workload may only see its own (``None``: an auditor or admin)."""
+        with self._sessions() as session:
+            lease = session.get(Lease, lease_id)
+            if lease is None:
+                raise NotFound(f"no lease {lease_id!r}")
+            if workload is not None:
+                _require_owner(lease, workload)
+            return lease
+
+    # --- renew -----------------------------------------------------------------------------------------
+
+    def renew_lease(self, lease_id: str, token: VerifiedToken, ttl: timedelta | None) -> Lease:
+        identity = token.identity
+        actor = Actor("ci", identity.actor_id())
+        with self._sessions() as session:
+            lease = session.get(Lease, lease_id)
+            if lease is None:
+                raise NotFound(f"no lease {lease_id!r}")
+            _require_owner(lease, identity)
+            _require_active(lease)
+            now = self._clock.now()
+            policy = session.scalar(select(Policy).where(Policy.name == lease.policy))
+            decision = self._renewal_decision(session, lease, policy, identity, ttl, now)
+            if not decision.allowed or decision.grant is None:
+                Ledger(session, self._clock).append(
+                    "lease.renew_denied",
+                    actor=actor,
+                    decision="deny",
+                    reasons=decision.reasons,
+                    details={"identity": identity.to_dict()},
+                    **ending.lease_facts(lease),
+                )
+                session.commit()
+                self.end_lease(
+                    lease_id, final_status=LeaseStatus.REVOKED, end_reason="policy_changed", actor=actor
+                )
+                raise PolicyDenied("The renewal is denied; the lease was revoked.", reasons=decision.reasons)
+            grant = decision.grant
+            handle = ending.handle_of(lease)
+        if handle is not None:
+            self._vault.renew(handle, ttl=grant.expires_at - now)
+        with self._sessions() as session:
+            locked = ending.lock_lease(session, lease_id)
+            assert locked is not None
+            _require_active(locked)
+            locked.expires_at = grant.expires_at
+            locked.ttl_seconds = round(grant.ttl.total_seconds())
+            locked.bounded_by = grant.bounded_by
+            locked.renewals += 1
+            locked.updated_at = now
+            Ledger(session, self._clock).append(
+                "lease.renewed",
+                actor=actor,
+                decision="allow",
+                details={"expires_at": format_instant(grant.expires_at), "bounded_by": grant.bounded_by},
+                **ending.lease_facts(locked),
+            )
+            session.commit()
+            return locked
+
+    def _renewal_decision(
+        self,
+        session: Session,
+        lease: Lease,
+        policy: Policy | None,
+        identity: WorkloadIdentity,
+        ttl: timedelta | None,
+        now: datetime,
+    ) -> Decision:
+        if policy is None:
+            return Decision.denied([Reason(NO_POLICY, f"policy {lease.policy!r} no longer exists")])
+        view = to_view(policy)
+        return renewal_decision(
+            identity,
+            ttl,
+            view,
+            Calendar.load(session).facts(view, now),
+            now=now,
+            secret=lease.secret,
+            issued_at=lease.issued_at,
+            active_count=count_live(session, policy.name),
+            ref_problem=ref_problem(identity),
+        )
+
+    # --- ending ----------------------------------------------------------------------------------------
+
+    def release_lease(self, lease_id: str, token: VerifiedToken) -> Lease:
+        with self._sessions() as session:
+            lease = session.get(Lease, lease_id)
+            if lease is None:
+                raise NotFound(f"no lease {lease_id!r}")
+            _require_owner(lease, token.identity)
+        actor = Actor("ci", token.identity.actor_id())
+        return self.end_lease(lease_id, final_status=LeaseStatus.RELEASED, end_reason="released", actor=actor)
+
+    def revoke_lease(self, lease_id: str, *, note: str | None, actor: Actor) -> Lease:
+        return self.end_lease(
+            lease_id, final_status=LeaseStatus.REVOKED, end_reason="revoked", actor=actor, note=note
+        )
+
+    def end_lease(
+        self,
+        lease_id: str,
+        *,
+        final_status: LeaseStatus,
+        end_reason: str,
+        actor: Actor,
+        note: str | None = None,
+    ) -> Lease:
+        """End one lease now: intent committed, Vault revocation, confirmation with its ledger event.
+
+        Returns the lease, ``revoking`` when Vault did not confirm (the scheduler keeps trying).
+        """
+        with self._sessions() as session:
+            lease = ending.lock_lease(session, lease_id)
+            if lease is None:
+                raise NotFound(f"no lease {lease_id!r}")
+            _require_active(lease)
+            ending.begin_end(
+                lease, final_status=final_status, end_reason=end_reason, now=self._clock.now(), note=note
+            )
+            session.commit()
+        return self.finish_revocation(lease_id, actor=actor)
+
+    def finish_revocation(self, lease_id: str, *, actor: Actor = SYSTEM) -> Lease:
+        """Revoke at Vault a lease that is ``revoking``, then confirm it or record the failure."""
+        with self._sessions() as session:
+            lease = session.get(Lease, lease_id)
+            assert lease is not None
+        try:
+            ending.revoke_at_vault(self._vault, lease)
+            error: VaultError | None = None
+        except VaultError as exc:
+            error = exc
+        with self._sessions() as session:
+            locked = ending.lock_lease(session, lease_id)
+            assert locked is not None
+            ledger = Ledger(session, self._clock)
+            if error is None:
+                ending.confirm_end(session, ledger, locked, now=self._clock.now(), actor=actor)
+            elif locked.status == LeaseStatus.REVOKING:
+                ending.record_failure(ledger, locked, error, now=self._clock.now())
+            session.commit()
+            return locked
+
+    def revoke_matching(self, lease_ids: Sequence[str], *, note: str | None, actor: Actor) -> int:
+        """Revoke each lease that is still active; returns how many this call ended."""
+        revoked = 0
+        for lease_id in lease_ids:
+            try:
+                self.end_lease(
+                    lease_id, final_status=LeaseStatus.REVOKED, end_reason="revoked", actor=actor, note=note
+                )
+            except Conflict:
+                continue  # it ended on its own meanwhile
+            revoked += 1
+        return revoked
+
+    # --- re-evaluation ---------------------------------------------------------------------------------
+
+    def reevaluate_active_leases(self, *, policies: set[str] | None, actor: Actor) -> int:
+        """Revoke the active leases (under ``policies``; None: all) that the configuration as it is now
+        would not grant. Returns how many were revoked."""
+        with self._sessions() as session:
+            query = select(Lease).where(Lease.status == LeaseStatus.ACTIVE)
+            if policies is not None:
+                query = query.where(Lease.policy.in_(sorted(policies)))
+            leases = session.scalars(query.order_by(Lease.expires_at)).all()
+            now = self._clock.now()
+            calendar = Calendar.load(session)
+            rows = {p.name: p for p in session.scalars(select(Policy))}
+            doomed: list[tuple[str, str, str]] = []
+            for lease in leases:
+                reasons = _lease_reasons(lease, rows.get(lease.policy), calendar, now)
+                if reasons:
+                    frozen = any(r.code == FREEZE_ACTIVE for r in reasons)
+                    note = ", ".join(sorted({r.code for r in reasons}))
+                    doomed.append((lease.id, "freeze" if frozen else "policy_changed", note))
+        revoked = 0
+        for lease_id, end_reason, note in doomed:
+            try:
+                self.end_lease(
+                    lease_id, final_status=LeaseStatus.REVOKED, end_reason=end_reason, actor=actor, note=note
+                )
+            except Conflict:
+                continue
+            revoked += 1
+        return revoked
+
+
+def _lease_reasons(lease: Lease, policy: Policy | None, calendar: Calendar, now: datetime) -> list[Reason]:
+    """Why the configuration as it is now would not grant this lease (max_active aside: a lower cap does
+    not take back what was granted)."""
+    if policy is None:
+        return [Reason(NO_POLICY, f"policy {lease.policy!r} no longer exists")]
+    view = to_view(policy)
+    identity = WorkloadIdentity.from_dict(lease.identity)
+    reasons = check_policy(
+        identity, view, facts=calendar.facts(view, now), active_count=0, ref_problem=ref_problem(identity)
+    )
+    if lease.secret not in view.secrets:
+        reasons.append(Reason(NO_POLICY, f"the policy no longer names secret {lease.secret!r}", view.name))
+    return reasons
+
+
+def _require_owner(lease: Lease, identity: WorkloadIdentity) -> None:
+    if lease.workload_key != identity.workload_key():
+        raise Forbidden("This lease belongs to another workload.")
+
+
+def _require_active(lease: Lease) -> None:
+    if lease.status != LeaseStatus.ACTIVE:
+        raise Conflict(f"The lease has already ended ({lease.status}).", extra={"status": lease.status})

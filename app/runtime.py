@@ -1,0 +1,67 @@
+"""The long-lived collaborators of one broker process, built once by the app factory.
+
+Services are cheap and built per request or per job from these parts; nothing here reads Flask's globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.clock import Clock
+from app.config import Settings
+from app.db import make_engine, make_session_factory
+from app.identity.jwks import JwksCache
+from app.identity.oidc import TokenVerifier
+from app.identity.workload import VerifiedToken
+from app.issuers.service import find_issuer_config
+from app.vault.hvac_backend import HvacBackend
+from app.vault.port import SecretBackend
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    vault: SecretBackend
+    jwks: JwksCache
+
+    def workload_verifier(self, session: Session) -> Callable[[str], VerifiedToken]:
+        """Verify a CI token against the issuers registered in the database as of this session."""
+        verifier = TokenVerifier(
+            issuers=lambda url: find_issuer_config(session, url), jwks=self.jwks, clock=self.clock
+        )
+        return verifier.verify
+
+
+def build_runtime(settings: Settings, *, clock: Clock, vault: SecretBackend | None = None) -> Runtime:
+    engine = make_engine(settings.database_url)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        clock=clock,
+        vault=vault or _hvac_backend(settings),
+        jwks=JwksCache(
+            clock=clock,
+            ttl=timedelta(seconds=settings.jwks_ttl_seconds),
+            refetch_cooldown=timedelta(seconds=settings.jwks_refetch_cooldown_seconds),
+            max_stale=timedelta(seconds=settings.jwks_max_stale_seconds),
+        ),
+    )
+
+
+def _hvac_backend(settings: Settings) -> SecretBackend:
+    return HvacBackend(
+        settings.vault_addr,
+        token=settings.vault_token,
+        role_id=settings.vault_role_id,
+        secret_id=settings.vault_secret_id,
+        timeout=settings.vault_timeout_seconds,
+    )

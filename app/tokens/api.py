@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from app.auth import require_admin, require_reader
+from app.http import current_actor, db_session, ledger, runtime
+from app.schemas import PageQuerySchema, page_of
+from app.tokens.schemas import NewTokenSchema, TokenPageSchema, TokenRequestSchema
+from app.tokens.service import TokenService
+
+bp = Blueprint("tokens", __name__, url_prefix="/v1/tokens", description="Broker API tokens (admin)")
+
+
+def _service() -> TokenService:
+    return TokenService(db_session(), runtime().clock, ledger())
+
+
+@bp.post("")
+@require_admin
+@bp.arguments(TokenRequestSchema)
+@bp.response(201, NewTokenSchema)
+def create_token(body: dict[str, Any]) -> dict[str, Any]:
+    new = _service().create_token(body["name"], body["role"], body["ttl"], actor=current_actor())
+    db_session().commit()
+    record = new.record
+    return {**NewTokenSchema().dump(record), "token": new.token}
+
+
+@bp.get("")
+@require_reader
+@bp.arguments(PageQuerySchema, location="query")
+@bp.response(200, TokenPageSchema)
+def list_tokens(query: dict[str, Any]) -> dict[str, Any]:
+    return page_of(query, lambda limit, before: _service().list_tokens(limit=limit, before_id=before))
+
+
+@bp.delete("/<name>")
+@require_admin
+@bp.response(204)
+def delete_token(name: str) -> None:
+    _service().delete_token(name, actor=current_actor())
+    db_session().commit()

@@ -1,0 +1,421 @@
+"""``SecretBackend`` against a real Vault/OpenBao, through hvac. The only module that imports hvac.
+
+How it talks to Vault: hvac's ``RawAdapter`` (session, base URL, namespace, ``X-Vault-Request`` header) with
+explicit HTTP paths, one per operation, so the code reads like ``config/vault/transom-broker.hcl``, typed.
+hvac's high-level helpers are left aside on purpose: their stubs are mostly untyped, their exceptions do not
+say the HTTP status (405/412 end up as ``UnexpectedError``) and their messages echo Vault's response text.
+Every request goes through ``_send``/``_request``, which map transport errors and HTTP statuses to
+``VaultUnavailable`` or ``VaultRejected`` with a fixed, scrubbed message. The adapter is built without a
+token and each request carries one explicitly, so an AppRole re-login on one thread never races a request on
+another, and hvac never picks up ``VAULT_TOKEN`` or ``~/.vault-token`` from the environment.
+
+Decisions per kind (API.md, "Secrets (admin)"):
+
+- ``kv``: KV v2 read of ``{mount}/data/{path}``; a requested key that is missing is ``VaultRejected``
+  ("key_not_found", naming the key). Nothing to renew or revoke at Vault.
+- ``token``: ``auth/token/create-orphan`` (orphan, so revoking the broker's own login token never takes the
+  CI job's tokens with it), type ``service`` (batch tokens have no accessor), ``ttl`` = lease time,
+  ``explicit_max_ttl`` = latest possible end, renewable, the ``default`` policy kept (the job can look itself
+  up), ``meta={"transom_lease": ..., "transom_secret": ...}`` and ``display_name="transom-<lease id>"``.
+  Handle: the accessor only. Renew/revoke by accessor; revoking an unknown accessor succeeds.
+- ``dynamic``: read at ``path``; a response without a lease id is refused (Transom could never revoke it).
+  The Vault lease is renewed to the lease time right away (``sys/leases/renew/<id>``), so the credential ends
+  with the Transom lease where the engine supports it; if that renewal fails, the fresh lease is revoked
+  before the error is raised. Renew/revoke by ``sys/leases/{renew,revoke}/<id>``: the path form lets the
+  broker's policy limit which engines' leases it may touch.
+
+Crash recovery (``revoke_by_lease_id``): lists token accessors and looks each up for the lease's
+``transom_lease`` metadata. One request per token at Vault, so it is meant for recovery, not a hot path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from datetime import timedelta
+from typing import Any, Final, assert_never
+from urllib.parse import quote
+
+import hvac.adapters
+import hvac.exceptions
+import requests
+import requests.adapters
+
+from app.vault.port import (
+    IssuedCredential,
+    SecretSpec,
+    VaultError,
+    VaultHandle,
+    VaultRejected,
+    VaultUnavailable,
+)
+
+POOL_SIZE: Final = 16  # the broker serves requests on threads; one pooled connection per thread
+_RELOGIN_AT: Final = 0.8  # log in again once 80% of the login token's TTL has passed
+
+# HTTP status -> (error_class, rejected?); another 4xx is rejected, anything else unavailable.
+_STATUS: Final[dict[int, tuple[str, bool]]] = {
+    400: ("invalid_request", True),
+    401: ("unauthorized", True),
+    403: ("forbidden", True),
+    404: ("invalid_path", True),
+    405: ("unsupported_operation", True),
+    412: ("precondition_failed", False),  # performance standby not caught up yet: retry
+    429: ("rate_limited", False),
+    500: ("internal_error", False),
+    501: ("not_initialized", False),
+    502: ("bad_gateway", False),
+    503: ("vault_down", False),  # sealed, or no active node
+    504: ("gateway_timeout", False),
+}
+# Vault's 400 texts for "that accessor / lease does not exist (any more)": matched, never echoed.
+_GONE_MARKERS: Final = ("invalid accessor", "lease not found", "invalid lease")
+
+
+def _seconds(delta: timedelta, what: str) -> int:
+    seconds = int(delta.total_seconds())  # floor: a credential may end a fraction early, never late
+    if seconds < 1:
+        raise ValueError(f"{what} must be at least one second")
+    return seconds
+
+
+def _vault_path(path: str) -> str:
+    """Quote a configured path for the URL; refuse empty, ``.`` and ``..`` segments."""
+    segments = path.strip("/").split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise VaultRejected("invalid_spec", "secret path has an empty, '.' or '..' segment")
+    return quote("/".join(segments), safe="/")
+
+
+def _granted(seconds: Any) -> timedelta | None:
+    return timedelta(seconds=seconds) if isinstance(seconds, int) and seconds > 0 else None
+
+
+class HvacBackend:
+    """``SecretBackend`` over hvac. Thread-safe; ``close()`` (or ``with``) releases the connection pool.
+
+    Authenticates with a fixed ``token``, or by AppRole (``role_id`` + ``secret_id``): logged in lazily, again
+    before the login token's TTL runs out, and again when Vault answers 403 while the token no longer looks
+    itself up (expired or revoked), after which the operation is retried once. Re-login reuses ``secret_id``,
+    so the AppRole role must allow it (``secret_id_num_uses=0`` or enough uses). ``timeout`` (seconds) bounds
+    each request; ``verify`` is False, True or a CA bundle path; ``approle_mount``: where AppRole is mounted.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        role_id: str | None = None,
+        secret_id: str | None = None,
+        timeout: float = 5.0,
+        namespace: str | None = None,
+        verify: bool | str = True,
+        approle_mount: str = "approle",
+    ) -> None:
+        if bool(token) == bool(role_id and secret_id) or bool(role_id) != bool(secret_id):
+            raise ValueError("give either token, or role_id and secret_id")
+        self._timeout = timeout
+        self._role_id = role_id
+        self._secret_id = secret_id
+        self._login_path = f"auth/{_vault_path(approle_mount)}/login"
+        self._token = token
+        self._relogin_deadline: float | None = None  # monotonic; None: no proactive re-login needed
+        self._login_lock = threading.Lock()
+        session = requests.Session()
+        pool = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
+        session.mount("http://", pool)
+        session.mount("https://", pool)
+        session.verify = verify
+        self._session = session
+        # token=None: each request names its token. verify: the adapter takes the session's when truthy,
+        # so a CA bundle path stays a path; bool() only satisfies the stub.
+        self._http = hvac.adapters.RawAdapter(
+            base_uri=url, token=None, session=session, namespace=namespace, verify=bool(verify)
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> HvacBackend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- SecretBackend -------------------------------------------------------------------------------------
+
+    def issue(
+        self, spec: SecretSpec, *, lease_id: str, ttl: timedelta, max_ttl: timedelta
+    ) -> IssuedCredential:
+        if ttl > max_ttl:
+            raise ValueError("ttl must not exceed max_ttl")
+        if spec.kind == "kv":
+            return self._issue_kv(spec)
+        if spec.kind == "token":
+            return self._issue_token(spec, lease_id, ttl, max_ttl)
+        if spec.kind == "dynamic":
+            return self._issue_dynamic(spec, ttl)
+        assert_never(spec.kind)
+
+    def renew(self, handle: VaultHandle, *, ttl: timedelta) -> timedelta | None:
+        increment = _seconds(ttl, "ttl")
+        if handle.kind == "kv":
+            return None
+        if handle.kind == "token":
+            body = self._call(
+                "POST", "auth/token/renew-accessor", {"accessor": handle.accessor, "increment": increment}
+            )
+            return _granted(_section(body, "auth").get("lease_duration"))
+        if handle.kind == "dynamic":
+            return self._renew_lease(_require(handle.lease_id), increment)
+        assert_never(handle.kind)
+
+    def revoke(self, handle: VaultHandle) -> None:
+        try:
+            if handle.kind == "token":
+                self._call("POST", "auth/token/revoke-accessor", {"accessor": handle.accessor})
+            elif handle.kind == "dynamic":
+                self._call(
+                    "PUT",
+                    f"sys/leases/revoke/{_vault_path(_require(handle.lease_id))}",
+                    label="sys/leases/revoke",
+                )
+        except VaultRejected as exc:
+            if exc.error_class != "not_found":
+                raise
+
+    def health(self) -> None:
+        path = "sys/health?standbyok=true&perfstandbyok=true"
+        status = self._request("GET", path, None, None, "GET sys/health").status_code
+        if status != 200:
+            reason = {503: "sealed", 501: "not_initialized"}.get(status, "unhealthy")
+            raise VaultUnavailable(reason, f"Vault health check failed ({reason}, HTTP {status})")
+        try:
+            self._call("GET", "auth/token/lookup-self")
+        except VaultRejected as exc:
+            raise VaultUnavailable("auth_failed", "Vault does not accept the broker's credentials") from exc
+
+    def revoke_by_lease_id(self, lease_id: str) -> int:
+        listing = self._call("GET", "auth/token/accessors?list=true")
+        accessors = _section(listing, "data").get("keys") or []
+        revoked = 0
+        for accessor in accessors:
+            try:
+                found = self._call("POST", "auth/token/lookup-accessor", {"accessor": accessor})
+            except VaultRejected as exc:
+                if exc.error_class == "not_found":  # expired or revoked since the listing
+                    continue
+                raise
+            meta = _section(found, "data").get("meta") or {}
+            if isinstance(meta, dict) and meta.get("transom_lease") == lease_id:
+                self.revoke(VaultHandle("token", accessor=str(accessor)))
+                revoked += 1
+        return revoked
+
+    # -- kinds ---------------------------------------------------------------------------------------------
+
+    def _issue_kv(self, spec: SecretSpec) -> IssuedCredential:
+        path = f"{_vault_path(_require(spec.mount))}/data/{_vault_path(_require(spec.path))}"
+        body = self._call("GET", path, label=f"{path} for secret {spec.name!r}")
+        values = _section(_section(body, "data"), "data")
+        if spec.keys is not None:
+            missing = [key for key in spec.keys if key not in values]
+            if missing:
+                raise VaultRejected(
+                    "key_not_found", f"secret {spec.name!r}: key {missing[0]!r} not found in Vault"
+                )
+            values = {key: values[key] for key in spec.keys}
+        return IssuedCredential(VaultHandle("kv"), dict(values), None)
+
+    def _issue_token(
+        self, spec: SecretSpec, lease_id: str, ttl: timedelta, max_ttl: timedelta
+    ) -> IssuedCredential:
+        if not spec.policies:  # SecretSpec refuses this too: Vault would give the broker's own policies
+            raise VaultRejected("invalid_spec", f"token secret {spec.name!r} names no policy")
+        request = {
+            "policies": list(spec.policies),
+            "meta": {"transom_lease": lease_id, "transom_secret": spec.name},
+            "display_name": f"transom-{lease_id}",
+            "ttl": f"{_seconds(ttl, 'ttl')}s",
+            "explicit_max_ttl": f"{_seconds(max_ttl, 'max_ttl')}s",
+            "renewable": True,
+            "no_default_policy": False,
+            "num_uses": spec.num_uses,
+            "type": "service",
+        }
+        auth = _section(
+            self._call("POST", "auth/token/create-orphan", request, label=f"token for secret {spec.name!r}"),
+            "auth",
+        )
+        token, accessor = auth.get("client_token"), auth.get("accessor")
+        if not (isinstance(token, str) and token and isinstance(accessor, str) and accessor):
+            raise VaultUnavailable("bad_response", "Vault's token response lacks the token or its accessor")
+        return IssuedCredential(
+            VaultHandle("token", accessor=accessor),
+            {"token": token, "accessor": accessor},
+            _granted(auth.get("lease_duration")),
+        )
+
+    def _issue_dynamic(self, spec: SecretSpec, ttl: timedelta) -> IssuedCredential:
+        path = _vault_path(_require(spec.path))
+        body = self._call("GET", path, label=f"{path} for secret {spec.name!r}")
+        vault_lease = body.get("lease_id")
+        if not (isinstance(vault_lease, str) and vault_lease):
+            raise VaultRejected(
+                "not_leased", f"secret {spec.name!r}: Vault returned no lease to revoke later"
+            )
+        handle = VaultHandle("dynamic", lease_id=vault_lease)
+        granted = _granted(body.get("lease_duration"))
+        if body.get("renewable") is True:
+            try:
+                granted = self._renew_lease(vault_lease, _seconds(ttl, "ttl"))
+            except VaultError:
+                # Don't leave a credential behind that Transom will never hear of; should the revocation
+                # fail too, its Vault TTL ends it. The renewal error is what the caller must see.
+                with contextlib.suppress(VaultError):
+                    self.revoke(handle)
+                raise
+        return IssuedCredential(handle, dict(_section(body, "data")), granted)
+
+    def _renew_lease(self, vault_lease: str, increment: int) -> timedelta | None:
+        body = self._call(
+            "PUT",
+            f"sys/leases/renew/{_vault_path(vault_lease)}",
+            {"increment": increment},
+            label="sys/leases/renew",
+        )
+        return _granted(body.get("lease_duration"))
+
+    # -- authentication ------------------------------------------------------------------------------------
+
+    def _current_token(self) -> str:
+        if self._role_id is None:
+            return _require(self._token)
+        with self._login_lock:
+            deadline = self._relogin_deadline
+            if self._token is None or (deadline is not None and time.monotonic() >= deadline):
+                self._login()
+            return _require(self._token)
+
+    def _login(self) -> None:
+        """AppRole login; the caller holds ``_login_lock``."""
+        started = time.monotonic()
+        try:
+            body = self._send(
+                "POST", self._login_path, None, {"role_id": self._role_id, "secret_id": self._secret_id}
+            )
+        except VaultRejected as exc:
+            raise VaultUnavailable("auth_failed", "AppRole login to Vault was refused") from exc
+        auth = _section(body, "auth")
+        token = auth.get("client_token")
+        if not (isinstance(token, str) and token):
+            raise VaultUnavailable("bad_response", "Vault's login response lacks a token")
+        lease = auth.get("lease_duration")
+        self._token = token
+        self._relogin_deadline = (
+            started + _RELOGIN_AT * lease if isinstance(lease, int) and lease > 0 else None
+        )
+
+    def _token_is_dead(self, token: str) -> bool:
+        try:
+            self._send("GET", "auth/token/lookup-self", token, None)
+        except VaultRejected as exc:
+            return exc.error_class == "forbidden"
+        return False
+
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, label: str | None = None
+    ) -> dict[str, Any]:
+        """An authenticated request; under AppRole, one re-login and retry when the token has died."""
+        token = self._current_token()
+        try:
+            return self._send(method, path, token, body, label=label)
+        except VaultRejected as exc:
+            if exc.error_class != "forbidden" or self._role_id is None or not self._token_is_dead(token):
+                raise
+        with self._login_lock:
+            if self._token == token:  # no other thread has logged in again meanwhile
+                self._login()
+        return self._send(method, path, self._current_token(), body, label=label)
+
+    # -- transport -----------------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        body: dict[str, Any] | None,
+        *,
+        label: str | None = None,
+    ) -> dict[str, Any]:
+        """One request; the JSON body (``{}`` when empty), or ``VaultRejected``/``VaultUnavailable``.
+
+        Messages are built from ``label`` (default: the path; lease ids are left out) and the status only:
+        Vault's error text can echo request data, so it is matched against known markers, never passed on.
+        """
+        operation = f"{method} {label or path.split('?', 1)[0]}"
+        response = self._request(method, path, token, body, operation)
+        status = response.status_code
+        if response.ok:
+            if not response.content:
+                return {}
+            try:
+                parsed = response.json()
+            except ValueError as exc:
+                raise VaultUnavailable("bad_response", f"Vault sent no JSON: {operation}") from exc
+            if not isinstance(parsed, dict):
+                raise VaultUnavailable("bad_response", f"Vault sent unexpected JSON: {operation}")
+            return parsed
+        error_class, rejected = _STATUS.get(status, ("unexpected_status", 400 <= status < 500))
+        if status == 400 and _mentions_gone(response):
+            error_class = "not_found"
+        if rejected:
+            raise VaultRejected(error_class, f"Vault refused {operation}: {error_class} (HTTP {status})")
+        raise VaultUnavailable(error_class, f"Vault failed {operation}: {error_class} (HTTP {status})")
+
+    def _request(
+        self, method: str, path: str, token: str | None, body: dict[str, Any] | None, operation: str
+    ) -> requests.Response:
+        headers = {"X-Vault-Token": token} if token else None
+        try:
+            return self._http.request(
+                method,
+                f"/v1/{path}",
+                headers=headers,
+                raise_exception=False,
+                json=body,
+                timeout=self._timeout,
+            )
+        except requests.Timeout as exc:
+            raise VaultUnavailable("timeout", f"Vault did not answer in time: {operation}") from exc
+        except requests.ConnectionError as exc:
+            raise VaultUnavailable("connection_error", f"cannot reach Vault: {operation}") from exc
+        except (requests.RequestException, hvac.exceptions.VaultError) as exc:
+            raise VaultUnavailable("request_error", f"request to Vault failed: {operation}") from exc
+
+
+def _mentions_gone(response: requests.Response) -> bool:
+    try:
+        errors = response.json().get("errors")
+    except (ValueError, AttributeError):
+        return False
+    text = " ".join(e for e in errors if isinstance(e, str)).lower() if isinstance(errors, list) else ""
+    return any(marker in text for marker in _GONE_MARKERS)
+
+
+def _section(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise VaultUnavailable("bad_response", f"Vault's response has an unexpected {name!r} section")
+    return value
+
+
+def _require(value: str | None) -> str:
+    if value is None:
+        raise ValueError("a required field is missing")  # guarded by SecretSpec / VaultHandle validation
+    return value

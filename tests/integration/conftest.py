@@ -1,0 +1,104 @@
+"""Fixtures for tests that need the app, a migrated database (SQLite and PostgreSQL) and the real OpenBao."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.audit.ledger import Actor, Ledger
+from app.clock import SystemClock
+from app.db import transaction
+from app.runtime import Runtime
+from app.tokens.service import TokenService
+from tests.support.databases import PostgresDatabases, SqliteDatabases, postgres_available
+
+REQUIRE_POSTGRES = os.environ.get("TRANSOM_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
+    return SqliteDatabases(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    problem = postgres_available()
+    if problem:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"TRANSOM_REQUIRE_POSTGRES=1 but {problem}")
+        pytest.skip(problem)
+    databases = PostgresDatabases()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh migrated database; every test that uses it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_databases").fresh()  # type: ignore[no-any-return]
+    return request.getfixturevalue("postgres_databases").fresh()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def postgres_url(postgres_databases: PostgresDatabases) -> str:
+    """A fresh migrated PostgreSQL database, for tests about concurrency and locks."""
+    return postgres_databases.fresh()
+
+
+def make_app(database_url: str, openbao: Any, **overrides: Any) -> Flask:
+    settings = {
+        "env": "test",
+        "database_url": database_url,
+        "vault_addr": openbao.addr,
+        "vault_token": openbao.root_token,
+        "allow_insecure_issuers": True,
+        **overrides,
+    }
+    return create_app(settings)
+
+
+@pytest.fixture
+def app(database_url: str, openbao: Any) -> Iterator[Flask]:
+    flask_app = make_app(database_url, openbao)
+    yield flask_app
+    rt(flask_app).engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def rt(app: Flask) -> Runtime:
+    return app.extensions["transom"]  # type: ignore[no-any-return]
+
+
+def create_broker_token(app: Flask, role: str, name: str | None = None) -> str:
+    runtime = rt(app)
+    clock = SystemClock()
+    with transaction(runtime.sessions) as session:
+        new = TokenService(session, clock, Ledger(session, clock)).create_token(
+            name or f"test-{role}", role, None, actor=Actor("system", "tests")
+        )
+    return new.token
+
+
+@pytest.fixture
+def admin_token(app: Flask) -> str:
+    return create_broker_token(app, "admin")
+
+
+@pytest.fixture
+def auditor_token(app: Flask) -> str:
+    return create_broker_token(app, "auditor")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

