@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, g, request
 from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, g, request
 from flask_smorest import Api
 
 from app import errors, http

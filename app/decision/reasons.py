@@ -34,6 +34,7 @@ OUTSIDE_WINDOW = "outside_window"
 FREEZE_ACTIVE = "freeze_active"
 MAX_ACTIVE_REACHED = "max_active_reached"
 INVALID_REF = "invalid_ref"
+MAX_TTL_REACHED = "max_ttl_reached"  # renewal only: the lease has lived its policy's max_ttl
 
 # Reason codes for refused CI tokens (401; 503 for issuer_unavailable).
 MALFORMED_TOKEN = "malformed_token"

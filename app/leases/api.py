@@ -14,7 +14,7 @@ from app.auth import (
     require_workload_or_reader,
 )
 from app.exports import export_response
-from app.http import current_actor, db_session, runtime
+from app.http import current_actor, db_session
 from app.leases import queries
 from app.leases.http import lease_service
 from app.leases.models import Lease, LeaseStatus
@@ -29,7 +29,7 @@ from app.leases.schemas import (
     RenewRequestSchema,
     RevokeRequestSchema,
 )
-from app.leases.service import LeaseRequest
+from app.leases.service import IssuedLease, LeaseRequest
 from app.schemas import decode_cursor, encode_cursor
 
 bp = Blueprint("leases", __name__, url_prefix="/v1/leases", description="Just-in-time leases")
@@ -40,10 +40,9 @@ bp = Blueprint("leases", __name__, url_prefix="/v1/leases", description="Just-in
 @bp.arguments(LeaseRequestSchema)
 @bp.response(201, IssuedLeaseSchema)
 @bp.alt_response(200, schema=IssuedLeaseSchema, description="An idempotent replay of an active lease")
-def create_lease(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def create_lease(body: dict[str, Any]) -> tuple[IssuedLease, int]:
     issued = lease_service().request_lease(current_workload(), LeaseRequest(**body))
-    payload = {**IssuedLeaseSchema().dump(issued.lease), "data": issued.data}
-    return payload, 200 if issued.replayed else 201
+    return issued, 200 if issued.replayed else 201
 
 
 @bp.get("/<lease_id>")
@@ -99,7 +98,7 @@ def bulk_revoke(body: dict[str, Any]) -> dict[str, int]:
 def list_leases(query: dict[str, Any]) -> dict[str, Any] | Response:
     if query["format"] != "json":
         return export_response(
-            lambda: queries.export_rows(runtime().sessions, query),
+            lambda: queries.export_rows(db_session(), query),
             query["format"],
             queries.EXPORT_COLUMNS,
             "leases",

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from app.http import current_actor, runtime
+from app.http import current_actor, db_session, runtime
 from app.leases.service import LeaseService
 
 
 def lease_service() -> LeaseService:
     rt = runtime()
-    return LeaseService(rt.sessions, rt.vault, rt.clock)
+    return LeaseService(db_session(), rt.vault, rt.clock)
 
 
 def reevaluate_after_change(*, policies: set[str] | None) -> int:
     """Re-evaluate, at once, the active leases a configuration change governs (``None``: every policy)."""
     if policies is not None and not policies:
         return 0
+    db_session().commit()  # the change itself is committed before leases are revoked because of it
     return lease_service().reevaluate_active_leases(policies=policies, actor=current_actor())

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.audit.ledger import SYSTEM, Actor, EventSubject, Ledger
 from app.clock import Clock
@@ -51,6 +52,10 @@ class IssuedLease:
     data: dict[str, Any] = field(repr=False)  # the secret values: for the response only
     replayed: bool = False
 
+    def __getattr__(self, name: str) -> Any:
+        """Read like the lease itself, so one response schema dumps both."""
+        return getattr(self.lease, name)
+
 
 def new_lease_id() -> str:
     return "lse_" + secrets.token_urlsafe(18)
@@ -74,17 +79,28 @@ def identity_facts(identity: WorkloadIdentity, secret: str) -> EventSubject:
 
 
 class LeaseService:
-    def __init__(self, sessions: sessionmaker[Session], vault: SecretBackend, clock: Clock) -> None:
-        self._sessions = sessions
+    def __init__(self, session: Session, vault: SecretBackend, clock: Clock) -> None:
+        self._session = session
         self._vault = vault
         self._clock = clock
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """One transaction on the caller's session: committed when the block ends (read-only blocks too,
+        so no lock outlives them), rolled back when it raises. Vault is only called between blocks."""
+        try:
+            yield self._session
+        except BaseException:
+            self._session.rollback()
+            raise
+        self._session.commit()
 
     # --- issuance ------------------------------------------------------------------------------------
 
     def request_lease(self, token: VerifiedToken, request: LeaseRequest) -> IssuedLease:
         identity = token.identity
         actor = Actor("ci", identity.actor_id())
-        with self._sessions() as session:
+        with self._transaction() as session:
             now = self._clock.now()
             if request.idempotency_key:
                 existing = session.scalar(
@@ -255,7 +271,7 @@ class LeaseService:
     def _issue_failed(self, lease_id: str, error: VaultError) -> None:
         """Vault did not issue (or we cannot tell). Nothing stays active; a token Vault may still have
         created under this lease is revoked by the scheduler, which knows it by the lease id."""
-        with self._sessions() as session:
+        with self._transaction() as session:
             lease = ending.lock_lease(session, lease_id)
             assert lease is not None
             now = self._clock.now()
@@ -283,7 +299,7 @@ class LeaseService:
         self, lease_id: str, credential: IssuedCredential, token: VerifiedToken, actor: Actor
     ) -> Lease:
         try:
-            with self._sessions() as session:
+            with self._transaction() as session:
                 lease = ending.lock_lease(session, lease_id)
                 assert lease is not None
                 lease.status = LeaseStatus.ACTIVE
@@ -352,7 +368,7 @@ class LeaseService:
 
     def get_lease(self, lease_id: str, *, workload: WorkloadIdentity | None) -> Lease:
         """The lease; a workload may only see its own (``None``: an auditor or admin)."""
-        with self._sessions() as session:
+        with self._transaction() as session:
             lease = session.get(Lease, lease_id)
             if lease is None:
                 raise NotFound(f"no lease {lease_id!r}")
@@ -365,7 +381,7 @@ class LeaseService:
     def renew_lease(self, lease_id: str, token: VerifiedToken, ttl: timedelta | None) -> Lease:
         identity = token.identity
         actor = Actor("ci", identity.actor_id())
-        with self._sessions() as session:
+        with self._transaction() as session:
             lease = session.get(Lease, lease_id)
             if lease is None:
                 raise NotFound(f"no lease {lease_id!r}")
@@ -392,7 +408,7 @@ class LeaseService:
             handle = ending.handle_of(lease)
         if handle is not None:
             self._vault.renew(handle, ttl=grant.expires_at - now)
-        with self._sessions() as session:
+        with self._transaction() as session:
             locked = ending.lock_lease(session, lease_id)
             assert locked is not None
             _require_active(locked)
@@ -438,7 +454,7 @@ class LeaseService:
     # --- ending ----------------------------------------------------------------------------------------
 
     def release_lease(self, lease_id: str, token: VerifiedToken) -> Lease:
-        with self._sessions() as session:
+        with self._transaction() as session:
             lease = session.get(Lease, lease_id)
             if lease is None:
                 raise NotFound(f"no lease {lease_id!r}")
@@ -464,7 +480,7 @@ class LeaseService:
 
         Returns the lease, ``revoking`` when Vault did not confirm (the scheduler keeps trying).
         """
-        with self._sessions() as session:
+        with self._transaction() as session:
             lease = ending.lock_lease(session, lease_id)
             if lease is None:
                 raise NotFound(f"no lease {lease_id!r}")
@@ -477,7 +493,7 @@ class LeaseService:
 
     def finish_revocation(self, lease_id: str, *, actor: Actor = SYSTEM) -> Lease:
         """Revoke at Vault a lease that is ``revoking``, then confirm it or record the failure."""
-        with self._sessions() as session:
+        with self._transaction() as session:
             lease = session.get(Lease, lease_id)
             assert lease is not None
         try:
@@ -485,7 +501,7 @@ class LeaseService:
             error: VaultError | None = None
         except VaultError as exc:
             error = exc
-        with self._sessions() as session:
+        with self._transaction() as session:
             locked = ending.lock_lease(session, lease_id)
             assert locked is not None
             ledger = Ledger(session, self._clock)
@@ -514,7 +530,7 @@ class LeaseService:
     def reevaluate_active_leases(self, *, policies: set[str] | None, actor: Actor) -> int:
         """Revoke the active leases (under ``policies``; None: all) that the configuration as it is now
         would not grant. Returns how many were revoked."""
-        with self._sessions() as session:
+        with self._transaction() as session:
             query = select(Lease).where(Lease.status == LeaseStatus.ACTIVE)
             if policies is not None:
                 query = query.where(Lease.policy.in_(sorted(policies)))

@@ -1,0 +1,40 @@
+"""How long a lease may live: the earliest of what was asked, what the policy allows and the calendar."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from app.decision.intervals import Interval
+
+BoundedBy = Literal["requested", "max_ttl", "window", "freeze"]
+
+
+def bound_expiry(
+    now: datetime,
+    requested: timedelta,
+    max_end: datetime,
+    interval: Interval,
+    next_freeze: datetime | None,
+) -> tuple[datetime, BoundedBy]:
+    """``expires_at`` and which bound set it.
+
+    The bounds are ``now + requested``, ``max_end`` (``issued_at + max_ttl``, so renewals count from issue),
+    the open interval's end (none when ``None``) and the next freeze start. Each is first raised to ``now``,
+    so an expiry is never in the past (a ``max_end`` already passed yields ``now``, bounded by ``max_ttl``);
+    on a tie the first in the order requested, max_ttl, window, freeze names the bound.
+    """
+    if requested < timedelta(0):
+        raise ValueError("a requested ttl cannot be negative")
+    bounds: list[tuple[datetime | None, BoundedBy]] = [
+        (now + requested, "requested"),
+        (max_end, "max_ttl"),
+        (interval.end, "window"),
+        (next_freeze, "freeze"),
+    ]
+    expires_at: datetime = now + requested
+    bounded_by: BoundedBy = "requested"
+    for at, by in bounds:
+        if at is not None and max(at, now) < expires_at:
+            expires_at, bounded_by = max(at, now), by
+    return expires_at, bounded_by
