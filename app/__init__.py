@@ -17,6 +17,7 @@ from app.config import INSTANCE_DIR, Settings, load_settings, require_secret_key
 from app.errors import AppError
 from app.runtime import build_runtime
 from app.vault.port import SecretBackend
+from app.web import bp as web_bp
 
 JSON_METHODS = ("POST", "PUT", "PATCH")
 
@@ -51,12 +52,14 @@ def create_app(
     _register_blueprints(api)
     errors.init_app(app)  # after Api(), whose own HTTP error handler this replaces
     http.init_app(app)
+    app.register_blueprint(web_bp)
     app.before_request(_start_request)
     app.after_request(_finish_request)
     return app
 
 
 def _register_blueprints(api: Api) -> None:
+    from app.audit.api import bp as audit_bp
     from app.freezes.api import bp as freezes_bp
     from app.issuers.api import bp as issuers_bp
     from app.leases.api import bp as leases_bp
@@ -75,6 +78,7 @@ def _register_blueprints(api: Api) -> None:
         freezes_bp,
         policies_bp,
         leases_bp,
+        audit_bp,
     ):
         api.register_blueprint(blueprint)
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
+from app.admin.cli import COMMANDS as ADMIN_COMMANDS
 from app.audit.ledger import Actor, Ledger
+from app.client.cli import lease
 from app.clock import SystemClock
 from app.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from app.db import make_engine, make_session_factory, transaction
 from app.decision.durations import parse_duration
+from app.devserver.cli import dev
+from app.scheduler.cli import worker
 from app.tokens.service import ROLES, TokenService
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -90,6 +93,14 @@ def serve(host: str, port: int) -> None:
     os.execv(sys.executable, argv)
 
 
+def _register_commands() -> None:
+    main.add_command(worker)
+    main.add_command(dev)
+    main.add_command(lease)
+    for command_ in ADMIN_COMMANDS:
+        main.add_command(command_)
+
+
 def _settings() -> Settings:
     try:
         return load_settings()
@@ -97,5 +108,4 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _project_path(*parts: str) -> Path:
-    return PROJECT_ROOT.joinpath(*parts)
+_register_commands()
