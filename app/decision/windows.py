@@ -25,8 +25,10 @@ MAX_CRON_DURATION = timedelta(days=7)
 
 _ONE_DAY = timedelta(days=1)
 _EPSILON = timedelta(microseconds=1)
-_FIRST_REACH = timedelta(days=1)  # open_interval, next_opening, next_freeze_start look this far first, then
-_LONGEST_REACH = timedelta(days=28)  # widen step by step to at most this much at a time
+# open_interval, next_opening and next_freeze_start look a day around first and widen from there (the latter
+# two by at most four weeks a step): an answer is usually near; a far one should not expand a year at once.
+_FIRST_REACH = timedelta(days=1)
+_LONGEST_REACH = timedelta(days=28)
 _BLOCK = timedelta(days=7)  # expansion is memoised per schedule and block of UTC time
 _BLOCK_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
 
@@ -576,8 +578,7 @@ def next_freeze_start(
 
 
 def _chunks(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
-    """``[start, end)`` in consecutive pieces, a day first and then growing to four weeks: an answer is
-    usually near, and a far one should not cost a year of expansion at once."""
+    """``[start, end)`` in consecutive pieces of a day, two, four, ... up to four weeks."""
     reach = _FIRST_REACH
     while start < end:
         yield start, min(start + reach, end)

@@ -181,6 +181,18 @@ class JwksCache:
 
     # ---- public
 
+    @property
+    def ttl(self) -> timedelta:
+        return self._ttl
+
+    @property
+    def refetch_cooldown(self) -> timedelta:
+        return self._cooldown
+
+    @property
+    def max_stale(self) -> timedelta:
+        return self._max_stale
+
     def signing_key(self, config: IssuerConfig, kid: str | None) -> SigningKey:
         """The issuer's key named ``kid``.
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 from jwt import PyJWS
-from jwt.exceptions import InvalidSignatureError, PyJWTError
+from jwt.exceptions import DecodeError, InvalidSignatureError, PyJWTError
 
 from app.clock import Clock
 from app.decision.reasons import (
@@ -95,7 +95,9 @@ class TokenVerifier:
             self._jws.decode_complete(parsed.raw, key=bound, algorithms=[bound.algorithm_name])
         except InvalidSignatureError:
             raise TokenRejected(BAD_SIGNATURE, "the signature does not verify") from None
-        except PyJWTError:
+        except DecodeError:
+            raise TokenRejected(MALFORMED_TOKEN, "the token could not be parsed") from None
+        except PyJWTError:  # the key does not suit the algorithm (curve, size)
             raise TokenRejected(
                 BAD_SIGNATURE, "the signature cannot be verified with the issuer's key"
             ) from None

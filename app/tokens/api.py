@@ -25,7 +25,13 @@ def create_token(body: dict[str, Any]) -> dict[str, Any]:
     new = _service().create_token(body["name"], body["role"], body["ttl"], actor=current_actor())
     db_session().commit()
     record = new.record
-    return {**NewTokenSchema().dump(record), "token": new.token}
+    return {
+        "name": record.name,
+        "role": record.role,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "token": new.token,
+    }
 
 
 @bp.get("")

@@ -16,7 +16,10 @@ from app.clock import SystemClock
 from app.db import transaction
 from app.runtime import Runtime
 from app.tokens.service import TokenService
+from tests.support.broker import Broker
 from tests.support.databases import PostgresDatabases, SqliteDatabases, postgres_available
+from tests.support.oidc_issuer import OidcIssuer
+from tests.support.openbao import OpenBaoServer
 
 REQUIRE_POSTGRES = os.environ.get("TRANSOM_REQUIRE_POSTGRES") == "1"
 
@@ -102,3 +105,20 @@ def auditor_token(app: Flask) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def oidc_issuer() -> Iterator[OidcIssuer]:
+    with OidcIssuer() as issuer:
+        yield issuer
+
+
+@pytest.fixture
+def broker(app: Flask, admin_token: str, oidc_issuer: OidcIssuer, vault: OpenBaoServer) -> Broker:
+    """A broker with the test issuer registered as ``github``, a kv and a token secret, and one policy."""
+    b = Broker(app, app.test_client(), admin_token, oidc_issuer, vault)
+    b.register_issuer()
+    b.kv_secret()
+    b.token_secret()
+    b.policy()
+    return b

@@ -75,7 +75,9 @@ def test_renew_moves_expiry_and_a_denied_renewal_revokes(broker: Broker) -> None
 def test_renewal_denied_by_policy_revokes_at_once(broker: Broker) -> None:
     lease = broker.lease("prod-vault-token")
     token_of_other_branch = broker.ci_token(ref="refs/heads/feature/x")  # same workload, other ref
-    response = broker.client.post(f"/v1/leases/{lease['id']}/renew", json={}, headers=bearer(token_of_other_branch))
+    response = broker.client.post(
+        f"/v1/leases/{lease['id']}/renew", json={}, headers=bearer(token_of_other_branch)
+    )
     assert response.status_code == 403
     assert [r["code"] for r in response.get_json()["reasons"]] == ["branch_not_allowed"]
     shown = broker.admin("GET", f"/v1/leases/{lease['id']}").get_json()
