@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import Clock
 from app.config import Settings
-from app.db import make_engine, make_session_factory
+from app.db import make_engine, make_session_factory, read_only
 from app.identity.jwks import JwksCache
 from app.identity.oidc import TokenVerifier
 from app.identity.workload import VerifiedToken
@@ -31,6 +31,7 @@ class Runtime:
     clock: Clock
     vault: SecretBackend
     jwks: JwksCache
+    read_sessions: sessionmaker[Session]  # for long reads such as exports
 
     def workload_verifier(self, session: Session) -> Callable[[str], VerifiedToken]:
         """Verify a CI token against the issuers registered in the database as of this session."""
@@ -46,6 +47,7 @@ def build_runtime(settings: Settings, *, clock: Clock, vault: SecretBackend | No
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
+        read_sessions=make_session_factory(read_only(engine)),
         clock=clock,
         vault=vault or _hvac_backend(settings),
         jwks=JwksCache(

@@ -16,7 +16,7 @@ from app.decision.durations import parse_duration
 from app.instants import format_instant, parse_instant
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-NAME_MESSAGE = "must match ^[a-z0-9][a-z0-9._-]{0,62}$ (lowercase letters, digits, '.', '_', '-')"
+NAME_MESSAGE = "must match ^[a-z0-9][a-z0-9._-]{{0,62}}$ (lowercase letters, digits, '.', '_', '-')"
 
 
 class Name(fields.String):

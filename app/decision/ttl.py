@@ -22,15 +22,16 @@ def bound_expiry(
     The bounds are ``now + requested``, ``max_end`` (``issued_at + max_ttl``, so renewals count from issue),
     the open interval's end (none when ``None``) and the next freeze start. Each is first raised to ``now``,
     so an expiry is never in the past (a ``max_end`` already passed yields ``now``, bounded by ``max_ttl``);
-    on a tie the first in the order requested, max_ttl, window, freeze names the bound.
+    on a tie the first in the order requested, max_ttl, freeze, window names the bound (a freeze cuts the
+    open interval at its start, so when the two coincide it is the freeze that ended the lease).
     """
     if requested < timedelta(0):
         raise ValueError("a requested ttl cannot be negative")
     bounds: list[tuple[datetime | None, BoundedBy]] = [
         (now + requested, "requested"),
         (max_end, "max_ttl"),
-        (interval.end, "window"),
         (next_freeze, "freeze"),
+        (interval.end, "window"),
     ]
     expires_at: datetime = now + requested
     bounded_by: BoundedBy = "requested"

@@ -14,7 +14,7 @@ from app.auth import (
     require_workload_or_reader,
 )
 from app.exports import export_response
-from app.http import current_actor, db_session
+from app.http import current_actor, db_session, runtime
 from app.leases import queries
 from app.leases.http import lease_service
 from app.leases.models import Lease, LeaseStatus
@@ -97,8 +97,9 @@ def bulk_revoke(body: dict[str, Any]) -> dict[str, int]:
 @bp.response(200, LeasePageSchema)
 def list_leases(query: dict[str, Any]) -> dict[str, Any] | Response:
     if query["format"] != "json":
+        db_session().commit()  # the stream reads on its own; hold nothing of this request's open meanwhile
         return export_response(
-            lambda: queries.export_rows(db_session(), query),
+            lambda: queries.export_rows(runtime().read_sessions, query),
             query["format"],
             queries.EXPORT_COLUMNS,
             "leases",

@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.instants import format_instant, parse_instant
 from app.leases.models import Lease
@@ -82,17 +82,18 @@ def position(cursor: list[Any]) -> tuple[datetime, str]:
 
 
 def export_rows(
-    session: Session, filters: Mapping[str, Any], *, batch: int = 1000
+    sessions: sessionmaker[Session], filters: Mapping[str, Any], *, batch: int = 1000
 ) -> Iterator[dict[str, Any]]:
     after: tuple[datetime, str] | None = None
-    while True:
-        rows = page(session, filters, limit=batch, after=after)
-        for lease in rows:
-            yield as_export_row(lease)
-        if len(rows) < batch:
-            return
-        after = (rows[-1].created_at, rows[-1].id)
-        session.expunge_all()
+    with sessions() as session:
+        while True:
+            rows = page(session, filters, limit=batch, after=after)
+            for lease in rows:
+                yield as_export_row(lease)
+            if len(rows) < batch:
+                return
+            after = (rows[-1].created_at, rows[-1].id)
+            session.expunge_all()
 
 
 def as_export_row(lease: Lease) -> dict[str, Any]:

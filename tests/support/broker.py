@@ -44,11 +44,20 @@ class Broker:
     def register_issuer(self, name: str = "github", flavor: str = "github", **extra: Any) -> None:
         self.create(
             "/v1/issuers",
-            {"name": name, "issuer": self.issuer.url, "flavor": flavor, "audiences": [self.issuer.audience], **extra},
+            {
+                "name": name,
+                "issuer": self.issuer.url,
+                "flavor": flavor,
+                "audiences": [self.issuer.audience],
+                **extra,
+            },
         )
 
     def kv_secret(self, name: str = "prod-db-static", values: dict[str, str] | None = None) -> dict[str, str]:
-        values = values or {"db_password": f"canary-{uuid.uuid4().hex}", "db_user": "deployer"}
+        values = values or {
+            "db_password": f"canary-{uuid.uuid4().hex}",
+            "db_user": f"user-{uuid.uuid4().hex}",
+        }
         self.vault.write_kv(self.kv_path, values)
         self.create("/v1/secrets", {"name": name, "kind": "kv", "mount": "secret", "path": self.kv_path})
         return values

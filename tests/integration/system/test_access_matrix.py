@@ -12,7 +12,6 @@ from app.clock import FrozenClock
 from app.db import transaction
 from app.tokens.service import TokenService, find_live_token
 from tests.integration.conftest import rt
-
 from tests.support.broker import Broker, bearer
 
 NONE, CI, AUDITOR, ADMIN = "none", "ci", "auditor", "admin"
@@ -102,11 +101,10 @@ def test_a_deleted_broker_token_is_refused(broker: Broker) -> None:
 
 def test_an_expired_broker_token_is_refused(broker: Broker) -> None:
     clock = FrozenClock(datetime.now(UTC))
-    with broker.app.app_context():
-        with transaction(rt(broker.app).sessions) as session:
-            new = TokenService(session, clock, Ledger(session, clock)).create_token(
-                "short", "auditor", timedelta(seconds=30), actor=Actor("system", "tests")
-            )
+    with broker.app.app_context(), transaction(rt(broker.app).sessions) as session:
+        new = TokenService(session, clock, Ledger(session, clock)).create_token(
+            "short", "auditor", timedelta(seconds=30), actor=Actor("system", "tests")
+        )
     assert broker.client.get("/v1/leases", headers=bearer(new.token)).status_code == 200
     with transaction(rt(broker.app).sessions) as session:
         assert find_live_token(session, new.token, clock.now() + timedelta(seconds=31)) is None

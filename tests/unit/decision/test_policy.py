@@ -548,10 +548,10 @@ LATER = NOW + 90 * MIN
         (90 * MIN, LATER, LATER, T, "freeze"),
         (90 * MIN, LATER, None, None, "requested"),  # tie of requested and max_ttl
         (120 * MIN, LATER, None, None, "max_ttl"),
-        # ties: requested > max_ttl > window > freeze
+        # ties: requested > max_ttl > freeze > window
         (30 * MIN, T, T, T, "requested"),
         (90 * MIN, T, T, T, "max_ttl"),
-        (90 * MIN, LATER, T, T, "window"),
+        (90 * MIN, LATER, T, T, "freeze"),
         (30 * MIN, LATER, None, T, "requested"),
         (90 * MIN, T, None, T, "max_ttl"),
     ],

@@ -30,7 +30,7 @@ def window_until(minutes: float | None) -> Interval:
         pytest.param(90, 180, None, 100, 90, "requested", id="freeze-later-than-requested"),
         pytest.param(30, 30, 30, 30, 30, "requested", id="tie-all-four-prefers-requested"),
         pytest.param(60, 30, 30, 30, 30, "max_ttl", id="tie-prefers-max-ttl-over-window-and-freeze"),
-        pytest.param(60, 90, 30, 30, 30, "window", id="tie-prefers-window-over-freeze"),
+        pytest.param(60, 90, 30, 30, 30, "freeze", id="tie-prefers-freeze-over-window"),
         pytest.param(20, -10, 120, None, 0, "max_ttl", id="max-end-in-the-past-yields-now"),
         pytest.param(20, 0, 120, None, 0, "max_ttl", id="max-end-now"),
         pytest.param(0, 60, 120, None, 0, "requested", id="nothing-requested"),
