@@ -109,3 +109,5 @@ def _settings() -> Settings:
 
 
 _register_commands()
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.support.databases import PostgresDatabases, SqliteDatabases, postgres_available
 from tests.support.openbao import OpenBaoServer
 
 PG_PARAMS: dict[str, Any] = {
@@ -69,3 +70,37 @@ def vault(openbao: OpenBaoServer, postgres_problem: str | None) -> Iterator[Open
     openbao.ensure_baseline(pg)
     yield openbao
     openbao.ensure_baseline(pg)  # a test that stopped, paused or sealed it leaves it usable for the next
+
+
+# --- migrated databases: SQLite and PostgreSQL -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
+    return SqliteDatabases(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    problem = postgres_available()
+    if problem:
+        if os.environ.get("TRANSOM_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"TRANSOM_REQUIRE_POSTGRES=1 but {problem}")
+        pytest.skip(problem)
+    databases = PostgresDatabases()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh migrated database; every test that uses it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_databases").fresh()  # type: ignore[no-any-return]
+    return request.getfixturevalue("postgres_databases").fresh()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def postgres_url(postgres_databases: PostgresDatabases) -> str:
+    """A fresh migrated PostgreSQL database, for tests about concurrency and locks."""
+    return postgres_databases.fresh()

@@ -132,7 +132,7 @@ def _parse(token: str) -> _Parsed:
         raise TokenRejected(MALFORMED_TOKEN, "the header names no algorithm")
     if alg not in ALLOWED_ALGORITHMS:  # none (any casing), HS*, anything unknown
         raise TokenRejected(UNSUPPORTED_ALGORITHM, "only asymmetric signature algorithms are accepted")
-    if "crit" in header:
+    if "crit" in header or "b64" in header:  # RFC 7797's b64 needs crit; we support no extension
         raise TokenRejected(
             MALFORMED_TOKEN, "the token requires header extensions ('crit') we do not support"
         )

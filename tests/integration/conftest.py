@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,42 +16,8 @@ from app.db import transaction
 from app.runtime import Runtime
 from app.tokens.service import TokenService
 from tests.support.broker import Broker
-from tests.support.databases import PostgresDatabases, SqliteDatabases, postgres_available
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
-
-REQUIRE_POSTGRES = os.environ.get("TRANSOM_REQUIRE_POSTGRES") == "1"
-
-
-@pytest.fixture(scope="session")
-def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
-    return SqliteDatabases(tmp_path_factory.mktemp("sqlite"))
-
-
-@pytest.fixture(scope="session")
-def postgres_databases() -> Iterator[PostgresDatabases]:
-    problem = postgres_available()
-    if problem:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"TRANSOM_REQUIRE_POSTGRES=1 but {problem}")
-        pytest.skip(problem)
-    databases = PostgresDatabases()
-    yield databases
-    databases.drop_all()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """A fresh migrated database; every test that uses it runs on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        return request.getfixturevalue("sqlite_databases").fresh()  # type: ignore[no-any-return]
-    return request.getfixturevalue("postgres_databases").fresh()  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def postgres_url(postgres_databases: PostgresDatabases) -> str:
-    """A fresh migrated PostgreSQL database, for tests about concurrency and locks."""
-    return postgres_databases.fresh()
 
 
 def make_app(database_url: str, openbao: Any, **overrides: Any) -> Flask:

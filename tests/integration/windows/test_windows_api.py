@@ -1,4 +1,4 @@
-"""Windows and freezes over the API: validation with clear 400s, the built-in window, occurrences, the week."""
+"""Windows and freezes over the API: clear 400s, the built-in window, occurrences and the week view."""
 
 from __future__ import annotations
 
