@@ -52,6 +52,7 @@ def test_database_down_is_503_not_a_stack_trace(broker: Broker) -> None:
     assert response.status_code in (500, 503)
     assert "Traceback" not in response.get_data(as_text=True)
     assert "psycopg" not in response.get_data(as_text=True)
+    rt(broken).engine.dispose()
 
 
 @pytest.mark.postgres
