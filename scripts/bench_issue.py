@@ -1,0 +1,230 @@
+"""Lease issuance through the HTTP API under gunicorn on PostgreSQL, beside direct Vault token creation.
+
+Both sides create the same kind of credential (an orphan Vault token with one policy) against the same
+OpenBao, at the same concurrency, in the same run. Figures are medians over several rounds, reported as
+leases/s, p50/p99 latency and the ratio to the direct baseline.
+
+    PYTHONPATH=. .venv/bin/python scripts/bench_issue.py [--requests 400] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import hvac
+import requests
+
+from tests.support.databases import PostgresDatabases
+from tests.support.oidc_issuer import OidcIssuer
+from tests.support.openbao import OpenBaoServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def broker_process(database_url: str, vault: OpenBaoServer) -> Iterator[tuple[str, dict[str, str]]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSOM_")}
+    env.update(
+        TRANSOM_ENV="test",
+        TRANSOM_DATABASE_URL=database_url,
+        TRANSOM_VAULT_ADDR=vault.addr,
+        TRANSOM_VAULT_TOKEN=vault.root_token,
+        TRANSOM_WORKERS="2",
+        PYTHONPATH=str(ROOT),
+    )
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        yield url, env
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def timed_run(
+    count: int,
+    concurrency: int,
+    call: Callable[[requests.Session | hvac.Client, int], None],
+    make_client: Callable[[], requests.Session | hvac.Client],
+) -> tuple[float, list[float]]:
+    """(throughput per second, latencies in ms) for ``count`` calls spread over ``concurrency`` threads."""
+    local = threading.local()
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = make_client()
+        started = time.perf_counter()
+        call(client, i)
+        elapsed = (time.perf_counter() - started) * 1000
+        with lock:
+            latencies.append(elapsed)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(count)))
+    return count / (time.perf_counter() - began), latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=400, help="leases per round and concurrency")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    databases = PostgresDatabases()
+    vault = OpenBaoServer(log_dir=Path(tempfile.mkdtemp()))
+    vault.ensure_baseline(None)
+    try:
+        with OidcIssuer() as issuer, broker_process(databases.fresh(), vault) as (url, env):
+            admin = subprocess.run(
+                [sys.executable, "-m", "app.cli", "tokens", "create", "--name", "bench", "--role", "admin"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            headers = {"Authorization": f"Bearer {admin}"}
+            setup = [
+                (
+                    "/v1/issuers",
+                    {
+                        "name": "github",
+                        "issuer": issuer.url,
+                        "flavor": "github",
+                        "audiences": [issuer.audience],
+                    },
+                ),
+                ("/v1/secrets", {"name": "deploy-token", "kind": "token", "policies": ["deploy-prod"]}),
+                (
+                    "/v1/policies",
+                    {
+                        "name": "bench",
+                        "issuer": "github",
+                        "secrets": ["deploy-token"],
+                        "repositories": ["acme/payments"],
+                        "branches": ["main"],
+                        "windows": ["always"],
+                        "max_ttl": "1h",
+                    },
+                ),
+            ]
+            for path, body in setup:
+                requests.post(url + path, json=body, headers=headers, timeout=10).raise_for_status()
+
+            rows = []
+            for concurrency in (1, 16):
+                broker_runs, direct_runs = [], []
+                for _ in range(args.rounds):
+                    tokens = [
+                        issuer.mint(claims=issuer.github_claims(run_id=str(uuid.uuid4().int % 10**12)))
+                        for _ in range(args.requests)
+                    ]
+
+                    def lease(
+                        http: requests.Session | hvac.Client, i: int, tokens: list[str] = tokens
+                    ) -> None:
+                        assert isinstance(http, requests.Session)
+                        response = http.post(
+                            f"{url}/v1/leases",
+                            json={"secret": "deploy-token", "ttl": "10m"},
+                            headers={"Authorization": f"Bearer {tokens[i]}"},
+                            timeout=30,
+                        )
+                        if response.status_code != 201:
+                            raise RuntimeError(f"lease refused: {response.status_code} {response.text[:200]}")
+
+                    def direct(client: requests.Session | hvac.Client, i: int) -> None:
+                        assert isinstance(client, hvac.Client)
+                        client.auth.token.create_orphan(
+                            policies=["deploy-prod"],
+                            ttl="600s",
+                            explicit_max_ttl="3600s",
+                            meta={"bench": str(i)},
+                        )
+
+                    broker_runs.append(timed_run(args.requests, concurrency, lease, requests.Session))
+                    direct_runs.append(
+                        timed_run(
+                            args.requests,
+                            concurrency,
+                            direct,
+                            lambda: hvac.Client(url=vault.addr, token=vault.root_token),
+                        )
+                    )
+                rows.append((concurrency, broker_runs, direct_runs))
+    finally:
+        vault.stop()
+        databases.drop_all()
+
+    print("### Lease issuance (token kind) vs direct OpenBao token creation\n")
+    print(
+        f"{args.requests} requests per round, median of {args.rounds} rounds; gunicorn 2 workers × 8 threads on "
+        "PostgreSQL; the direct baseline is hvac `create_orphan` against the same OpenBao.\n"
+    )
+    print(
+        "| concurrency | broker leases/s | direct tokens/s | ratio | broker p50 ms | direct p50 ms | Δp50 ms "
+        "| broker p99 ms | direct p99 ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for concurrency, broker_runs, direct_runs in rows:
+        b_rate = statistics.median(r for r, _ in broker_runs)
+        d_rate = statistics.median(r for r, _ in direct_runs)
+        b_p50 = statistics.median(percentile(lat, 0.5) for _, lat in broker_runs)
+        d_p50 = statistics.median(percentile(lat, 0.5) for _, lat in direct_runs)
+        b_p99 = statistics.median(percentile(lat, 0.99) for _, lat in broker_runs)
+        d_p99 = statistics.median(percentile(lat, 0.99) for _, lat in direct_runs)
+        print(
+            f"| {concurrency} | {b_rate:.0f} | {d_rate:.0f} | {b_rate / d_rate:.2f}× | {b_p50:.1f} | "
+            f"{d_p50:.1f} | {b_p50 - d_p50:+.1f} | {b_p99:.1f} | {d_p99:.1f} |"
+        )
+    print("\nReproduce: `PYTHONPATH=. .venv/bin/python scripts/bench_issue.py`")
+
+
+if __name__ == "__main__":
+    main()
