@@ -114,12 +114,12 @@ class LeaseService:
                     return self._replay(session, existing, actor)
 
             secret = session.scalar(select(Secret).where(Secret.name == request.secret))
-            decision = self._decide(session, identity, request, secret, now)
+            policies = policies_naming_secret(session, secret.name) if secret is not None else []
+            decision = self._decide(session, identity, request, secret, policies, now)
             if not decision.allowed or decision.grant is None or secret is None:
                 self._deny(session, identity, request, decision.reasons, actor)
             assert decision.grant is not None and secret is not None
-            policy = session.scalar(select(Policy).where(Policy.name == decision.grant.policy))
-            assert policy is not None
+            policy = next(p for p in policies if p.name == decision.grant.policy)
             if policy.max_active is not None:
                 self._hold_max_active(session, policy, identity, request, actor)
 
@@ -150,14 +150,17 @@ class LeaseService:
         identity: WorkloadIdentity,
         request: LeaseRequest,
         secret: Secret | None,
+        policies: Sequence[Policy],
         now: datetime,
     ) -> Decision:
         candidates: list[tuple[PolicyView, Any, int]] = []
-        if secret is not None:
+        if policies:
             calendar = Calendar.load(session)
-            for policy in policies_naming_secret(session, secret.name):
+            for policy in policies:
                 view = to_view(policy)
-                candidates.append((view, calendar.facts(view, now), count_live(session, policy.name)))
+                # Only max_active reads the count: skip the query for policies without one.
+                active = count_live(session, policy.name) if policy.max_active is not None else 0
+                candidates.append((view, calendar.facts(view, now), active))
         return decide(
             identity,
             request.ttl,
@@ -300,7 +303,9 @@ class LeaseService:
     ) -> Lease:
         try:
             with self._transaction() as session:
-                lease = ending.lock_lease(session, lease_id)
+                # Still in this session from the write-ahead step: no read needed. Nothing else touches an
+                # 'issuing' row before recovery's grace period has passed.
+                lease = session.get(Lease, lease_id)
                 assert lease is not None
                 lease.status = LeaseStatus.ACTIVE
                 lease.vault_accessor = credential.handle.accessor
