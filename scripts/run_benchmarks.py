@@ -1,0 +1,91 @@
+"""`make bench`: run every benchmark of scripts/ and write docs/BENCHMARKS.md.
+
+Each benchmark measures its own baseline in the same run (direct OpenBao calls, bare PyJWT, bare zoneinfo)
+and reports ratios: machines are shared and noisy, so medians and ratios, never absolute promises.
+Set BENCH_QUICK=1 for smaller sizes (a smoke run).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+# (script, arguments, arguments when quick)
+BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
+    ("bench_issue.py", ["--requests", "400", "--rounds", "3"], ["--requests", "100", "--rounds", "1"]),
+    ("bench_revoke.py", [], ["--leases", "1000"]),
+    ("bench_audit.py", [], ["--events", "100000"]),
+    ("bench_verify.py", [], []),
+    ("bench_windows.py", [], ["--instants", "10000"]),
+]
+
+
+def machine_facts() -> str:
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line
+        ]
+        cpu = names[0] if names else cpu
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kb = int(meminfo.read_text().split()[1])
+        memory = f"{total_kb / 1024 / 1024:.1f} GiB"
+    return (
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}\n"
+        f"- CPU: {cpu}, {os.cpu_count()} cores; memory {memory}\n"
+        f"- Python {platform.python_version()} on {platform.system()} {platform.release()}\n"
+    )
+
+
+def run(script: str, arguments: list[str]) -> str:
+    path = ROOT / "scripts" / script
+    if not path.exists():
+        return f"_{script} is not present._\n"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, str(path), *arguments],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took = time.monotonic() - started
+    command = f"PYTHONPATH=. .venv/bin/python scripts/{script} {' '.join(arguments)}".strip()
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+        return (
+            f"**{script} failed** (exit {result.returncode}):\n\n```\n{tail}\n```\n\nCommand: `{command}`\n"
+        )
+    output = result.stdout.strip()
+    body = output if output.lstrip().startswith(("#", "|")) else f"```\n{output}\n```"
+    return f"{body}\n\nCommand: `{command}` ({took:.0f} s)\n"
+
+
+def main() -> None:
+    sections = [
+        f"# Benchmarks\n\nWritten by `make bench` ({'quick' if QUICK else 'full'} sizes).\n\n## Machine\n\n"
+        f"{machine_facts()}"
+    ]
+    for script, arguments, quick_arguments in BENCHMARKS:
+        print(f"running {script} ...", file=sys.stderr, flush=True)
+        sections.append(f"## {script}\n\n{run(script, quick_arguments if QUICK else arguments)}")
+    target = ROOT / "docs" / "BENCHMARKS.md"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text("\n".join(sections))
+    print(f"wrote {target}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
