@@ -53,7 +53,7 @@ def broker_process(database_url: str, vault: OpenBaoServer) -> Iterator[tuple[st
         PYTHONPATH=str(ROOT),
     )
     port = free_port()
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
     server = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
         env=env,
@@ -204,8 +204,9 @@ def main() -> None:
 
     print("### Lease issuance (token kind) vs direct OpenBao token creation\n")
     print(
-        f"{args.requests} requests per round, median of {args.rounds} rounds; gunicorn 2 workers × 8 threads on "
-        "PostgreSQL; the direct baseline is hvac `create_orphan` against the same OpenBao.\n"
+        f"{args.requests} requests per round, median of {args.rounds} rounds; "
+        "gunicorn 2 workers x 8 threads on PostgreSQL; "
+        "the direct baseline is hvac `create_orphan` against the same OpenBao.\n"
     )
     print(
         "| concurrency | broker leases/s | direct tokens/s | ratio | broker p50 ms | direct p50 ms | Δp50 ms "
@@ -220,7 +221,7 @@ def main() -> None:
         b_p99 = statistics.median(percentile(lat, 0.99) for _, lat in broker_runs)
         d_p99 = statistics.median(percentile(lat, 0.99) for _, lat in direct_runs)
         print(
-            f"| {concurrency} | {b_rate:.0f} | {d_rate:.0f} | {b_rate / d_rate:.2f}× | {b_p50:.1f} | "
+            f"| {concurrency} | {b_rate:.0f} | {d_rate:.0f} | {b_rate / d_rate:.2f}x | {b_p50:.1f} | "
             f"{d_p50:.1f} | {b_p50 - d_p50:+.1f} | {b_p99:.1f} | {d_p99:.1f} |"
         )
     print("\nReproduce: `PYTHONPATH=. .venv/bin/python scripts/bench_issue.py`")
