@@ -1,7 +1,17 @@
-"""Admin and auditor commands that talk to a broker's API with a broker token."""
+"""Admin and auditor commands that talk to a broker's API with a broker token.
+
+``TRANSOM_URL`` (default http://127.0.0.1:8080) and ``TRANSOM_TOKEN`` say which broker and as whom; the
+broker enforces every rule, the commands only ask.
+"""
 
 from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from app.admin.apply_command import apply
+from app.admin.audit_command import audit
+from app.admin.leases_command import leases
+from app.admin.policies_command import policies
+from app.admin.windows_command import windows
+
+COMMANDS: list[click.Command] = [apply, policies, leases, windows, audit]
