@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.audit.models import AuditChainHead, AuditEvent
 from app.clock import Clock
@@ -103,9 +104,7 @@ class Ledger:
         details: Mapping[str, Any] | None = None,
         at: datetime | None = None,
     ) -> AuditEvent:
-        head = self._session.execute(
-            select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ID).with_for_update()
-        ).scalar_one()
+        head = self._locked_head()
         event = AuditEvent(
             id=head.last_id + 1,
             at=at or self._clock.now(),
@@ -128,8 +127,28 @@ class Ledger:
         self._session.add(event)
         head.last_id = event.id
         head.last_hash = event.hash
-        self._session.flush()
         return event
+
+    def _locked_head(self) -> AuditChainHead:
+        """The chain head, locked until this transaction ends. Read once per transaction: a batch of events
+        (a scheduler settle, a bulk revoke) then costs one lock and one head update, not one per event."""
+        head: AuditChainHead | None = self._session.info.get(_HEAD_KEY)
+        if head is None:
+            head = self._session.execute(
+                select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ID).with_for_update()
+            ).scalar_one()
+            self._session.info[_HEAD_KEY] = head
+        return head
+
+
+_HEAD_KEY = "transom_ledger_head"
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, transaction: SessionTransaction) -> None:
+    # The lock ends with the transaction; the next transaction must take it again (and see newer events).
+    if transaction.parent is None:
+        session.info.pop(_HEAD_KEY, None)
 
 
 @dataclass(frozen=True, slots=True)
