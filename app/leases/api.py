@@ -30,16 +30,17 @@ from app.leases.schemas import (
     RevokeRequestSchema,
 )
 from app.leases.service import IssuedLease, LeaseRequest
-from app.schemas import decode_cursor, encode_cursor
+from app.schemas import EXPORT_SCHEMA, decode_cursor, encode_cursor, problem_responses
 
 bp = Blueprint("leases", __name__, url_prefix="/v1/leases", description="Just-in-time leases")
 
 
 @bp.post("")
 @require_workload
-@bp.arguments(LeaseRequestSchema)
+@bp.arguments(LeaseRequestSchema, error_status_code=400)
 @bp.response(201, IssuedLeaseSchema)
 @bp.alt_response(200, schema=IssuedLeaseSchema, description="An idempotent replay of an active lease")
+@problem_responses(bp, 400, 401, 403, 409, 413, 415, 502, 503)
 def create_lease(body: dict[str, Any]) -> tuple[IssuedLease, int]:
     issued = lease_service().request_lease(current_workload(), LeaseRequest(**body))
     return issued, 200 if issued.replayed else 201
@@ -48,6 +49,7 @@ def create_lease(body: dict[str, Any]) -> tuple[IssuedLease, int]:
 @bp.get("/<lease_id>")
 @require_workload_or_reader
 @bp.response(200, LeaseDetailSchema)
+@problem_responses(bp, 401, 403, 404, 503)
 def get_lease(lease_id: str) -> Lease:
     workload = None if current_caller() is not None else current_workload().identity
     return lease_service().get_lease(lease_id, workload=workload)
@@ -55,8 +57,9 @@ def get_lease(lease_id: str) -> Lease:
 
 @bp.post("/<lease_id>/renew")
 @require_workload
-@bp.arguments(RenewRequestSchema)
+@bp.arguments(RenewRequestSchema, error_status_code=400)
 @bp.response(200, LeaseDetailSchema)
+@problem_responses(bp, 400, 401, 403, 404, 409, 413, 415, 502, 503)
 def renew_lease(body: dict[str, Any], lease_id: str) -> Lease:
     return lease_service().renew_lease(lease_id, current_workload(), body["ttl"])
 
@@ -65,6 +68,7 @@ def renew_lease(body: dict[str, Any], lease_id: str) -> Lease:
 @require_workload
 @bp.response(200, LeaseDetailSchema)
 @bp.alt_response(202, schema=LeaseDetailSchema, description="Vault did not confirm yet; the broker retries")
+@problem_responses(bp, 401, 403, 404, 409, 415, 503)
 def release_lease(lease_id: str) -> tuple[Lease, int]:
     lease = lease_service().release_lease(lease_id, current_workload())
     return lease, 202 if lease.status == LeaseStatus.REVOKING else 200
@@ -72,9 +76,10 @@ def release_lease(lease_id: str) -> tuple[Lease, int]:
 
 @bp.post("/<lease_id>/revoke")
 @require_admin
-@bp.arguments(RevokeRequestSchema)
+@bp.arguments(RevokeRequestSchema, error_status_code=400)
 @bp.response(200, LeaseDetailSchema)
 @bp.alt_response(202, schema=LeaseDetailSchema, description="Vault did not confirm yet; the broker retries")
+@problem_responses(bp, 400, 401, 403, 404, 409, 413, 415, 503)
 def revoke_lease(body: dict[str, Any], lease_id: str) -> tuple[Lease, int]:
     lease = lease_service().revoke_lease(lease_id, note=body["reason"], actor=current_actor())
     return lease, 202 if lease.status == LeaseStatus.REVOKING else 200
@@ -82,8 +87,9 @@ def revoke_lease(body: dict[str, Any], lease_id: str) -> tuple[Lease, int]:
 
 @bp.post("/revoke")
 @require_admin
-@bp.arguments(BulkRevokeRequestSchema)
+@bp.arguments(BulkRevokeRequestSchema, error_status_code=400)
 @bp.response(200, BulkRevokeSchema)
+@problem_responses(bp, 400, 401, 403, 413, 415, 503)
 def bulk_revoke(body: dict[str, Any]) -> dict[str, int]:
     filters = {**body["filter"], "status": LeaseStatus.ACTIVE}
     ids = list(db_session().scalars(queries.filtered(filters).with_only_columns(Lease.id)))
@@ -93,8 +99,11 @@ def bulk_revoke(body: dict[str, Any]) -> dict[str, int]:
 
 @bp.get("")
 @require_reader
-@bp.arguments(LeaseQuerySchema, location="query")
+@bp.arguments(LeaseQuerySchema, location="query", error_status_code=400)
 @bp.response(200, LeasePageSchema)
+@bp.alt_response(200, schema=EXPORT_SCHEMA, content_type="text/csv")
+@bp.alt_response(200, schema=EXPORT_SCHEMA, content_type="application/x-ndjson")
+@problem_responses(bp, 400, 401, 403, 503)
 def list_leases(query: dict[str, Any]) -> dict[str, Any] | Response:
     if query["format"] != "json":
         db_session().commit()  # the stream reads on its own; hold nothing of this request's open meanwhile

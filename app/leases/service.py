@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.ledger import SYSTEM, Actor, EventSubject, Ledger
 from app.clock import Clock
-from app.decision.policy import Decision, PolicyView, check_policy, decide, renewal_decision
+from app.decision.policy import CalendarFacts, Decision, PolicyView, check_policy, decide, renewal_decision
 from app.decision.reasons import FREEZE_ACTIVE, MAX_ACTIVE_REACHED, NO_POLICY, TOKEN_REPLAYED, Reason
 from app.errors import Conflict, Forbidden, NotFound, PolicyDenied, ServiceUnavailable
 from app.identity.claims import ref_problem
 from app.identity.errors import TokenRejected
 from app.identity.workload import VerifiedToken, WorkloadIdentity
 from app.instants import format_instant
-from app.leases import ending
+from app.leases import batch, ending
 from app.leases.models import Lease, LeaseStatus, SeenToken
 from app.policies.models import Policy
 from app.policies.service import policies_naming_secret, to_view
@@ -303,14 +303,22 @@ class LeaseService:
     ) -> Lease:
         try:
             with self._transaction() as session:
-                # Still in this session from the write-ahead step: no read needed. Nothing else touches an
-                # 'issuing' row before recovery's grace period has passed.
-                lease = session.get(Lease, lease_id)
+                # One conditional UPDATE: if crash recovery already took this row over (it waits a minute
+                # for that), the credential must not be handed out.
+                activated = session.execute(
+                    update(Lease)
+                    .where(Lease.id == lease_id, Lease.status == LeaseStatus.ISSUING)
+                    .values(
+                        status=LeaseStatus.ACTIVE,
+                        vault_accessor=credential.handle.accessor,
+                        vault_lease_id=credential.handle.lease_id,
+                        updated_at=self._clock.now(),
+                    )
+                )
+                if activated.rowcount != 1:  # type: ignore[attr-defined]
+                    raise LookupError(f"lease {lease_id} is no longer being issued")
+                lease = session.get(Lease, lease_id)  # in the session since the write-ahead step
                 assert lease is not None
-                lease.status = LeaseStatus.ACTIVE
-                lease.vault_accessor = credential.handle.accessor
-                lease.vault_lease_id = credential.handle.lease_id
-                lease.updated_at = self._clock.now()
                 Ledger(session, self._clock).append(
                     "lease.granted",
                     actor=actor,
@@ -341,7 +349,7 @@ class LeaseService:
         if lease.status != LeaseStatus.ACTIVE:
             raise Conflict(
                 f"The lease {lease.id} for this idempotency key is {lease.status}; use a new key.",
-                extra={"lease_id": lease.id, "status": lease.status},
+                extra={"lease_id": lease.id, "lease_status": lease.status},
             )
         secret = session.scalar(select(Secret).where(Secret.name == lease.secret))
         if secret is None:
@@ -533,45 +541,58 @@ class LeaseService:
     # --- re-evaluation ---------------------------------------------------------------------------------
 
     def reevaluate_active_leases(self, *, policies: set[str] | None, actor: Actor) -> int:
-        """Revoke the active leases (under ``policies``; None: all) that the configuration as it is now
-        would not grant. Returns how many were revoked."""
+        """End the active leases (under ``policies``; None: all) that the configuration as it is now would
+        not grant: all marked ``revoking`` in one transaction, revoked at Vault in parallel, settled in one
+        more. Returns how many it ended (those Vault did not confirm stay ``revoking`` and are retried)."""
         with self._transaction() as session:
             query = select(Lease).where(Lease.status == LeaseStatus.ACTIVE)
             if policies is not None:
                 query = query.where(Lease.policy.in_(sorted(policies)))
-            leases = session.scalars(query.order_by(Lease.expires_at)).all()
+            leases = session.scalars(query.order_by(Lease.id).with_for_update()).all()
             now = self._clock.now()
-            calendar = Calendar.load(session)
-            rows = {p.name: p for p in session.scalars(select(Policy))}
-            doomed: list[tuple[str, str, str]] = []
-            for lease in leases:
-                reasons = _lease_reasons(lease, rows.get(lease.policy), calendar, now)
-                if reasons:
-                    frozen = any(r.code == FREEZE_ACTIVE for r in reasons)
-                    note = ", ".join(sorted({r.code for r in reasons}))
-                    doomed.append((lease.id, "freeze" if frozen else "policy_changed", note))
-        revoked = 0
-        for lease_id, end_reason, note in doomed:
-            try:
-                self.end_lease(
-                    lease_id, final_status=LeaseStatus.REVOKED, end_reason=end_reason, actor=actor, note=note
+            doomed = self._doomed(session, leases, now)
+            for lease, reasons in doomed:
+                frozen = any(r.code == FREEZE_ACTIVE for r in reasons)
+                ending.begin_end(
+                    lease,
+                    final_status=LeaseStatus.REVOKED,
+                    end_reason="freeze" if frozen else "policy_changed",
+                    now=now,
+                    note=", ".join(sorted({r.code for r in reasons})),
                 )
-            except Conflict:
-                continue
-            revoked += 1
-        return revoked
+        if not doomed:
+            return 0
+        outcomes = batch.revoke_all(self._vault, [lease for lease, _ in doomed])
+        with self._transaction() as session:
+            ledger = Ledger(session, self._clock)
+            settled = batch.settle(session, ledger, outcomes, now=self._clock.now(), actor=actor)
+        return settled.ended
+
+    def _doomed(
+        self, session: Session, leases: Sequence[Lease], now: datetime
+    ) -> list[tuple[Lease, list[Reason]]]:
+        calendar = Calendar.load(session)
+        rows = {p.name: p for p in session.scalars(select(Policy))}
+        facts: dict[str, CalendarFacts] = {}
+        doomed = []
+        for lease in leases:
+            policy = rows.get(lease.policy)
+            if policy is not None and policy.name not in facts:
+                facts[policy.name] = calendar.facts(to_view(policy), now)
+            reasons = _lease_reasons(lease, policy, facts.get(lease.policy))
+            if reasons:
+                doomed.append((lease, reasons))
+        return doomed
 
 
-def _lease_reasons(lease: Lease, policy: Policy | None, calendar: Calendar, now: datetime) -> list[Reason]:
+def _lease_reasons(lease: Lease, policy: Policy | None, facts: CalendarFacts | None) -> list[Reason]:
     """Why the configuration as it is now would not grant this lease (max_active aside: a lower cap does
     not take back what was granted)."""
-    if policy is None:
+    if policy is None or facts is None:
         return [Reason(NO_POLICY, f"policy {lease.policy!r} no longer exists")]
     view = to_view(policy)
     identity = WorkloadIdentity.from_dict(lease.identity)
-    reasons = check_policy(
-        identity, view, facts=calendar.facts(view, now), active_count=0, ref_problem=ref_problem(identity)
-    )
+    reasons = check_policy(identity, view, facts=facts, active_count=0, ref_problem=ref_problem(identity))
     if lease.secret not in view.secrets:
         reasons.append(Reason(NO_POLICY, f"the policy no longer names secret {lease.secret!r}", view.name))
     return reasons
@@ -584,4 +605,4 @@ def _require_owner(lease: Lease, identity: WorkloadIdentity) -> None:
 
 def _require_active(lease: Lease) -> None:
     if lease.status != LeaseStatus.ACTIVE:
-        raise Conflict(f"The lease has already ended ({lease.status}).", extra={"status": lease.status})
+        raise Conflict(f"The lease has already ended ({lease.status}).", extra={"lease_status": lease.status})

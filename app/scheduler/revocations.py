@@ -19,25 +19,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.ledger import Ledger
 from app.clock import Clock
 from app.db import transaction
-from app.leases import ending
-from app.leases.models import Lease, LeaseStatus
+from app.leases import batch
+from app.leases.models import Lease
 from app.metrics import scheduler_metrics
 from app.vault.port import SecretBackend, VaultError
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
-REVOKE_THREADS = 8
+REVOKE_THREADS = batch.REVOKE_THREADS
 # Long enough for a batch whose Vault calls all time out (50 leases / 8 threads x 5 s), short enough that a
 # crashed worker's claimed rows are picked up again soon.
 CLAIM_TIMEOUT = timedelta(seconds=20)
@@ -74,7 +72,7 @@ def sweep(
             leases = list(claim(session, clock.now(), batch_size))
         if not leases:
             return total
-        outcomes = revoke_all(vault, leases, threads=threads)
+        outcomes = batch.revoke_all(vault, leases, threads=threads)
         result = settle(sessions, clock, outcomes)
         result.claimed = len(leases)
         total.add(result)
@@ -87,61 +85,21 @@ def claimed(lease: Lease, now: datetime, claim_timeout: timedelta) -> Lease:
     return lease
 
 
-def revoke_all(
-    vault: SecretBackend, leases: Sequence[Lease], *, threads: int
-) -> dict[str, VaultError | None]:
-    """Each lease's revocation outcome at Vault: None when confirmed, else the error."""
-    if threads <= 1 or len(leases) == 1:
-        return {lease.id: _revoke_one(vault, lease) for lease in leases}
-    with ThreadPoolExecutor(max_workers=min(threads, len(leases)), thread_name_prefix="revoke") as pool:
-        outcomes = pool.map(lambda lease: _revoke_one(vault, lease), leases)
-        return {lease.id: outcome for lease, outcome in zip(leases, outcomes, strict=True)}
-
-
-def _revoke_one(vault: SecretBackend, lease: Lease) -> VaultError | None:
-    try:
-        ending.revoke_at_vault(vault, lease)
-    except VaultError as error:
-        return error
-    except Exception:
-        # A bug, not Vault's answer: keep the lease revoking (it is retried) and say where it happened.
-        log.exception("revoking lease %s failed unexpectedly", lease.id)
-        return VaultError("unexpected_error", "the revocation failed unexpectedly")
-    return None
-
-
 def settle(
     sessions: sessionmaker[Session], clock: Clock, outcomes: dict[str, VaultError | None]
 ) -> SweepResult:
     """Confirm or record the failure of each revocation; metrics only once the transaction committed."""
-    result = SweepResult()
-    lags: list[float] = []
-    failures: list[str] = []
     with transaction(sessions) as session:
-        ledger = Ledger(session, clock)
-        now = clock.now()
-        rows = session.scalars(
-            select(Lease).where(Lease.id.in_(sorted(outcomes))).order_by(Lease.id).with_for_update()
-        ).all()
-        for lease in rows:
-            error = outcomes[lease.id]
-            if error is None:
-                expiry = lease.pending_status == LeaseStatus.EXPIRED
-                if ending.confirm_end(session, ledger, lease, now=now):
-                    result.ended += 1
-                    if expiry:
-                        lags.append((now - lease.expires_at).total_seconds())
-            elif lease.status == LeaseStatus.REVOKING:
-                ending.record_failure(ledger, lease, error, now=now)
-                failures.append(error.error_class)
-                result.failed += 1
+        settled = batch.settle(session, Ledger(session, clock), outcomes, now=clock.now())
     metrics = scheduler_metrics()
-    for lag in lags:
+    for lag in settled.expiry_lags:
         metrics.revocation_lag.observe(max(lag, 0.0))
-    for error_class in failures:
+    for error_class in settled.failed:
         metrics.revocations_failed.labels(error_class=error_class).inc()
-    if failures:
+    if settled.failed:
         log.warning(
-            "%d revocation(s) failed at Vault (%s); retrying with backoff", len(failures), failures[0]
+            "%d revocation(s) failed at Vault (%s); retrying with backoff",
+            len(settled.failed),
+            settled.failed[0],
         )
-    return result
+    return SweepResult(ended=settled.ended, failed=len(settled.failed))
