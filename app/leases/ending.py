@@ -37,7 +37,11 @@ def retry_delay(attempts: int, *, rng: random.Random | None = None) -> timedelta
 
 
 def lock_lease(session: Session, lease_id: str) -> Lease | None:
-    return session.scalar(select(Lease).where(Lease.id == lease_id).with_for_update())
+    # populate_existing: the session may still hold this lease as an earlier transaction read it (sessions
+    # keep objects across commits), and the row lock must come with the row as it is now: otherwise a lease
+    # a worker ended meanwhile still reads active, and is renewed or ended a second time.
+    query = select(Lease).where(Lease.id == lease_id).with_for_update()
+    return session.scalar(query.execution_options(populate_existing=True))
 
 
 def lease_facts(lease: Lease) -> EventSubject:

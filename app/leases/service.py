@@ -399,8 +399,8 @@ class LeaseService:
             if lease is None:
                 raise NotFound(f"no lease {lease_id!r}")
             _require_owner(lease, identity)
-            _require_active(lease)
             now = self._clock.now()
+            _require_unexpired(lease, now)
             policy = session.scalar(select(Policy).where(Policy.name == lease.policy))
             decision = self._renewal_decision(session, lease, policy, identity, ttl, now)
             if not decision.allowed or decision.grant is None:
@@ -420,7 +420,17 @@ class LeaseService:
             grant = decision.grant
             handle = ending.handle_of(lease)
         if handle is not None:
-            self._vault.renew(handle, ttl=grant.expires_at - now)
+            try:
+                self._vault.renew(handle, ttl=grant.expires_at - now)
+            except VaultRejected as error:
+                # Vault no longer knows the credential because the lease ended or ran out meanwhile (a
+                # worker revoked it, or Vault's TTL ended it first): the lease's answer (409), not Vault's.
+                if error.error_class == "not_found":
+                    with self._transaction() as session:
+                        current = ending.lock_lease(session, lease_id)
+                        assert current is not None
+                        _require_unexpired(current, self._clock.now())
+                raise
         with self._transaction() as session:
             locked = ending.lock_lease(session, lease_id)
             assert locked is not None
@@ -606,3 +616,11 @@ def _require_owner(lease: Lease, identity: WorkloadIdentity) -> None:
 def _require_active(lease: Lease) -> None:
     if lease.status != LeaseStatus.ACTIVE:
         raise Conflict(f"The lease has already ended ({lease.status}).", extra={"lease_status": lease.status})
+
+
+def _require_unexpired(lease: Lease, now: datetime) -> None:
+    """Active and not past its expiry: a lease whose time is up is not renewed, even before the scheduler
+    has ended it."""
+    _require_active(lease)
+    if lease.expires_at <= now:
+        raise Conflict("The lease has run out; it is being ended.", extra={"lease_status": lease.status})

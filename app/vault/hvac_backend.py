@@ -69,8 +69,9 @@ _STATUS: Final[dict[int, tuple[str, bool]]] = {
     503: ("vault_down", False),  # sealed, or no active node
     504: ("gateway_timeout", False),
 }
-# Vault's 400 texts for "that accessor / lease does not exist (any more)": matched, never echoed.
-_GONE_MARKERS: Final = ("invalid accessor", "lease not found", "invalid lease")
+# Vault's 400 texts for "that accessor / lease does not exist (any more)": matched, never echoed. "token not
+# found": revoke-accessor when the token's own TTL ends between Vault's accessor and token lookups.
+_GONE_MARKERS: Final = ("invalid accessor", "token not found", "lease not found", "invalid lease")
 
 
 def _seconds(delta: timedelta, what: str) -> int:
