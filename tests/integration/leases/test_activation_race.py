@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
+from app.audit.ledger import Actor
+from app.errors import Conflict
 from app.leases.models import Lease, LeaseStatus
 from app.leases.service import LeaseRequest, LeaseService
 from app.vault.port import IssuedCredential, SecretBackend, SecretSpec
@@ -55,3 +58,20 @@ def test_a_late_credential_is_revoked_not_activated(broker: Broker) -> None:
         except Exception:
             alive = False
     assert not alive
+
+
+def test_a_lease_ended_elsewhere_is_not_ended_again(broker: Broker) -> None:
+    """The service's session still holds the lease as active while a worker ends it: the row lock must
+    bring the row as it is now, so the lease is neither revoked nor renewed a second time."""
+    lease = broker.lease("prod-db-static")
+    runtime = rt(broker.app)
+    with runtime.sessions() as session:
+        service = LeaseService(session, runtime.vault, runtime.clock)
+        assert session.get(Lease, lease["id"]).status == LeaseStatus.ACTIVE  # type: ignore[union-attr]
+        session.commit()
+        with runtime.sessions() as worker, worker.begin():
+            worker.execute(update(Lease).where(Lease.id == lease["id"]).values(status=LeaseStatus.EXPIRED))
+        with pytest.raises(Conflict):
+            service.revoke_lease(lease["id"], note=None, actor=Actor("admin", "tests"))
+    events = broker.admin("GET", f"/v1/audit/events?lease_id={lease['id']}").get_json()["items"]
+    assert [e["action"] for e in events] == ["lease.granted"]
