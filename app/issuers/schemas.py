@@ -4,28 +4,10 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.identity.issuer_config import CLAIM_MAP_KEYS
 from app.schemas import Instant, Name, StrictSchema
 
 FLAVORS = ("github", "gitlab", "generic")
-NORMALIZED_CLAIMS = (
-    "subject",
-    "repository",
-    "repository_id",
-    "ref",
-    "ref_type",
-    "branch",
-    "tag",
-    "ref_protected",
-    "environment",
-    "runner_environment",
-    "runner_id",
-    "pipeline_id",
-    "run_attempt",
-    "job_id",
-    "actor",
-    "event",
-    "sha",
-)
 _URL = validate.URL(schemes={"http", "https"}, require_tld=False)
 
 
@@ -39,7 +21,7 @@ class IssuerRequestSchema(StrictSchema):
     jwks_uri = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=2048), _URL])
     leeway_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300), strict=True)
     claim_map = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(NORMALIZED_CLAIMS)),
+        keys=fields.String(validate=validate.OneOf(sorted(CLAIM_MAP_KEYS))),
         values=fields.String(validate=validate.Length(1, 255)),
         load_default=None,
         allow_none=True,
