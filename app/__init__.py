@@ -99,7 +99,8 @@ class UnsupportedMediaType(AppError):
 def _start_request() -> None:
     g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
     has_body = request.content_length or request.headers.get("Transfer-Encoding")
-    if request.method in JSON_METHODS and has_body and not request.is_json:
+    is_page = request.blueprint == web_bp.name  # the pages post HTML forms, checked for CSRF there
+    if request.method in JSON_METHODS and has_body and not request.is_json and not is_page:
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
 
 

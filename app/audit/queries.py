@@ -1,0 +1,180 @@
+"""Reading the ledger for auditors: filtered keyset pages (newest first), whole-set exports, denials.
+
+Pages are keyed on ``id`` alone: ids are assigned under the chain-head lock and commit in order, so an event
+appended while someone pages through has a larger id than every page already read and never shows up twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.audit.ledger import event_to_dict, verify_chain
+from app.audit.models import AuditEvent
+from app.schemas import decode_cursor, encode_cursor
+
+EQUALITY_FILTERS: Mapping[str, Any] = {
+    "action": AuditEvent.action,
+    "lease_id": AuditEvent.lease_id,
+    "policy": AuditEvent.policy,
+    "secret": AuditEvent.secret,
+    "repository": AuditEvent.repository,
+    "branch": AuditEvent.branch,
+    "ref": AuditEvent.ref,
+    "actor": AuditEvent.actor_id,
+    "decision": AuditEvent.decision,
+}
+EXPORT_COLUMNS = (
+    "id",
+    "at",
+    "action",
+    "actor",
+    "lease_id",
+    "policy",
+    "secret",
+    "repository",
+    "ref",
+    "branch",
+    "decision",
+    "reasons",
+    "details",
+    "prev_hash",
+    "hash",
+)
+DENIAL_ACTIONS = ("lease.denied", "lease.renew_denied")
+
+
+def pipeline_of_event() -> ColumnElement[str]:
+    """``details.identity.pipeline_id`` as text: ``json_extract`` on SQLite, ``#>>`` on PostgreSQL."""
+    extracted: ColumnElement[str] = AuditEvent.details[("identity", "pipeline_id")].as_string()
+    return extracted
+
+
+def filtered(filters: Mapping[str, Any]) -> Select[Any]:
+    """Events matching every given filter; ``after`` is inclusive and ``before`` exclusive, on ``at``."""
+    query = select(AuditEvent)
+    for name, column in EQUALITY_FILTERS.items():
+        if filters.get(name) is not None:
+            query = query.where(column == filters[name])
+    if filters.get("actions"):
+        query = query.where(AuditEvent.action.in_(list(filters["actions"])))
+    if filters.get("pipeline_id") is not None:
+        query = query.where(pipeline_of_event() == str(filters["pipeline_id"]))
+    if filters.get("after") is not None:
+        query = query.where(AuditEvent.at >= filters["after"])
+    if filters.get("before") is not None:
+        query = query.where(AuditEvent.at < filters["before"])
+    return query
+
+
+def page(
+    session: Session, filters: Mapping[str, Any], *, limit: int, before_id: int | None
+) -> Sequence[AuditEvent]:
+    """Up to ``limit`` events, newest first, all older than ``before_id`` (the previous page's last)."""
+    query = filtered(filters)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)).all()
+
+
+def json_page(session: Session, query: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"items", "next_cursor"}`` for the API's query arguments (``limit``, ``cursor`` and filters)."""
+    before = before_id_of(query["cursor"]) if query.get("cursor") else None
+    rows = page(session, query, limit=query["limit"] + 1, before_id=before)
+    items = rows[: query["limit"]]
+    more = len(rows) > query["limit"]
+    return {
+        "items": [event_to_dict(event) for event in items],
+        "next_cursor": encode_cursor([items[-1].id]) if more else None,
+    }
+
+
+def before_id_of(cursor: str) -> int:
+    value = decode_cursor(cursor, 1)[0]
+    if type(value) is not int:
+        raise ValidationError({"cursor": ["is not a cursor this API returned"]})
+    return value
+
+
+def export_rows(
+    sessions: sessionmaker[Session], filters: Mapping[str, Any], *, batch: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Every matching event as the API shows it, newest first, read ``batch`` rows at a time in a session
+    of its own (pass read-only sessions: an export may run for minutes)."""
+    before: int | None = None
+    with sessions() as session:
+        while True:
+            rows = page(session, filters, limit=batch, before_id=before)
+            for event in rows:
+                yield event_to_dict(event)
+            if len(rows) < batch:
+                return
+            before = rows[-1].id
+            session.expunge_all()  # constant memory however many events match
+
+
+def verify(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """The chain's verification, read in a read-only session of its own (it walks every event)."""
+    with sessions() as session:
+        return verify_chain(session).to_dict()
+
+
+def lease_timeline(session: Session, lease_id: str) -> Sequence[AuditEvent]:
+    """Every event of one lease, oldest first."""
+    query = select(AuditEvent).where(AuditEvent.lease_id == lease_id).order_by(AuditEvent.id)
+    return session.scalars(query).all()
+
+
+def pipeline_denials(
+    session: Session, *, repository: str | None, pipeline_id: str | None, limit: int = 200
+) -> Sequence[AuditEvent]:
+    """The refused lease requests of one pipeline run (same repository and pipeline id), oldest first."""
+    if pipeline_id is None:
+        return []
+    query = filtered({"action": "lease.denied", "repository": repository, "pipeline_id": pipeline_id})
+    if repository is None:
+        query = query.where(AuditEvent.repository.is_(None))
+    newest = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)).all()
+    return list(reversed(newest))
+
+
+def recent_denials(
+    session: Session, *, since: datetime | None, until: datetime | None, limit: int
+) -> Sequence[AuditEvent]:
+    """The newest refusals (of requests and of renewals), newest first."""
+    query = filtered({"actions": DENIAL_ACTIONS, "after": since, "before": until})
+    return session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)).all()
+
+
+@dataclass
+class ReasonGroup:
+    """The refusals that carried one reason code (an event with several reasons is in several groups)."""
+
+    code: str
+    count: int = 0
+    repositories: set[str] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set)
+    latest: list[dict[str, Any]] = field(default_factory=list)
+
+
+def group_by_reason(events: Sequence[AuditEvent], *, examples: int = 5) -> list[ReasonGroup]:
+    """Refusals grouped by reason code, the most frequent first; ``events`` come newest first."""
+    groups: dict[str, ReasonGroup] = {}
+    for event in events:
+        codes = {str(reason.get("code", "unknown")) for reason in event.reasons} or {"unknown"}
+        for code in sorted(codes):
+            group = groups.setdefault(code, ReasonGroup(code))
+            group.count += 1
+            if event.repository:
+                group.repositories.add(event.repository)
+            if event.secret:
+                group.secrets.add(event.secret)
+            if len(group.latest) < examples:
+                group.latest.append(event_to_dict(event))
+    return sorted(groups.values(), key=lambda g: (-g.count, g.code))
