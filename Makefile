@@ -44,5 +44,14 @@ system-deps:
 bench: install
 	$(BIN)/python scripts/run_benchmarks.py
 
+## make fuzz: the long schemathesis run over the whole API (TRANSOM_FUZZ_EXAMPLES per operation and role).
+fuzz: install
+	TRANSOM_FUZZ_EXAMPLES=$${TRANSOM_FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest tests/fuzz --timeout=0 $(PYTEST_ARGS)
+
+## make soak: 20 minutes of mixed lease load on 2 API servers and 2 workers, one SIGKILLed every 3 minutes;
+## a Markdown report on stdout. SOAK_ARGS="--duration 300 --kill-every 60" for a shorter run.
+soak: install
+	PYTHONPATH=$(CURDIR) $(BIN)/python scripts/soak.py $(SOAK_ARGS)
+
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache .hypothesis

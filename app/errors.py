@@ -13,7 +13,8 @@ from typing import Any
 
 from flask import Flask, Response, g, json
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.decision.reasons import Reason
 from app.identity.errors import IssuerUnavailable, TokenRejected
@@ -143,7 +144,10 @@ def _from_http_exception(exc: HTTPException) -> Response:
         415: "The request body must be JSON (Content-Type: application/json).",
     }.get(status, exc.description or exc.name)
     title = "Invalid request" if errors else exc.name
-    return problem(status, title, detail, exc.name.lower().replace(" ", "-"), errors=errors)
+    # A 405 must say what is allowed (RFC 9110 15.5.6); werkzeug's exception knows it.
+    allowed = exc.valid_methods if isinstance(exc, MethodNotAllowed) else None
+    allow = {"Allow": ", ".join(allowed)} if allowed else None
+    return problem(status, title, detail, exc.name.lower().replace(" ", "-"), errors=errors, headers=allow)
 
 
 def _flatten_locations(messages: dict[str, Any]) -> dict[str, Any]:
@@ -204,11 +208,38 @@ def _from_vault_error(exc: VaultError) -> Response:
     )
 
 
+def _from_database_error(exc: DBAPIError) -> Response:
+    """A lost or refusing database is a dependency outage (503: fail closed, retry), not a bug; a value the
+    database cannot hold (a NUL character on PostgreSQL, a number out of range) is bad input (400). Only the
+    driver's class name is logged: the exception's text carries the SQL and its parameters."""
+    cause = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
+    if isinstance(exc, DataError):
+        log.warning("the database refused a value of the request (%s)", cause)
+        return problem(
+            400,
+            "Invalid request",
+            "A value in the request cannot be stored or compared (for example, a NUL character).",
+            "invalid-value",
+        )
+    if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+        log.warning("database unavailable (%s)", cause)
+        return problem(
+            503,
+            "Database unavailable",
+            "The database did not answer; nothing was changed. Try again shortly.",
+            "database-unavailable",
+            reasons=[Reason("database_unavailable", "The database did not answer; try again shortly")],
+            headers={"Retry-After": "5"},
+        )
+    return _from_unexpected(exc)
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(AppError, _from_app_error)
     app.register_error_handler(TokenRejected, _from_token_rejected)
     app.register_error_handler(IssuerUnavailable, _from_issuer_unavailable)
     app.register_error_handler(VaultError, _from_vault_error)
+    app.register_error_handler(DBAPIError, _from_database_error)
     app.register_error_handler(ValidationError, _from_validation_error)
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(Exception, _from_unexpected)

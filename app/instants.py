@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 
 def format_instant(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if value.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return value.strftime(pattern)
+    value = value.astimezone(UTC).replace(tzinfo=None)
+    # isoformat, not strftime: "%Y" writes the year 123 as "123", which is not RFC 3339.
+    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
 
 
 def parse_instant(text: str) -> datetime:
@@ -16,4 +16,7 @@ def parse_instant(text: str) -> datetime:
     parsed = datetime.fromisoformat(text.strip().replace("z", "Z"))
     if parsed.tzinfo is None:
         raise ValueError("an instant needs an offset, e.g. 2026-12-01T08:00:00Z")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is in the year 0 in UTC
+        raise ValueError("the instant lies outside the years 1 to 9999 in UTC") from None

@@ -6,13 +6,14 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from app.decision.durations import parse_duration
+from app.errors import PROBLEM_JSON
 from app.instants import format_instant, parse_instant
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -24,8 +25,26 @@ class Name(fields.String):
         super().__init__(validate=validate.Regexp(NAME_PATTERN, error=NAME_MESSAGE), **kwargs)
 
 
+# How the OpenAPI document describes the two custom fields below (apispec reads a field's metadata).
+DURATION_DOC: dict[str, Any] = {
+    "oneOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "string", "pattern": "^(?=.)([0-9]{1,12}d)?([0-9]{1,12}h)?([0-9]{1,12}m)?([0-9]{1,12}s)?$"},
+    ],
+    "description": "Whole seconds, or d, h, m, s parts in that order: 90s, 15m, 1h30m, 90d",
+}
+INSTANT_DOC: dict[str, Any] = {"type": "string", "format": "date-time"}
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 class Duration(fields.Field[timedelta]):
     """Integer seconds or ``"1h30m"`` in requests; integer seconds in responses."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata={**DURATION_DOC, **kwargs.pop("metadata", {})}, **kwargs)
+        if self.allow_none:  # apispec marks only a "type" nullable
+            self.metadata = {**self.metadata, "oneOf": [*DURATION_DOC["oneOf"], {"type": "null"}]}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> timedelta:
         if isinstance(value, bool) or not isinstance(value, int | str):
@@ -42,28 +61,65 @@ class Duration(fields.Field[timedelta]):
 class Instant(fields.Field[datetime]):
     """RFC 3339 with an offset in; UTC with ``Z`` out."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata={**INSTANT_DOC, **kwargs.pop("metadata", {})}, **kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         if not isinstance(value, str):
             raise ValidationError("must be an RFC 3339 time such as 2026-12-01T08:00:00Z")
         try:
-            return parse_instant(value)
+            instant = parse_instant(value)
         except ValueError:
             raise ValidationError(
                 "must be an RFC 3339 time with an offset, such as 2026-12-01T08:00:00Z"
             ) from None
+        if not EARLIEST_INSTANT <= instant < LATEST_INSTANT:
+            # Far from datetime's own limits, so no window, calendar or TTL arithmetic can overflow.
+            raise ValidationError("must lie between 1970-01-01T00:00:00Z and 9000-01-01T00:00:00Z")
+        return instant
 
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else format_instant(value)
+
+
+def refuse_nul(data: Any) -> None:
+    """No NUL character anywhere in the input: PostgreSQL text cannot hold one (storing or even comparing it
+    fails), so it is refused up front, on every database alike, naming the field it is in."""
+    if not isinstance(data, Mapping):
+        return
+    for key in data:
+        if _holds_nul(key) or _holds_nul(data[key]):
+            raise ValidationError({str(key).replace("\x00", ""): ["must not contain a NUL character"]})
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
 
+    @pre_load
+    def _refuse_nul(self, data: Any, **kwargs: Any) -> Any:
+        refuse_nul(data)
+        return data
+
 
 class PageQuerySchema(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
     cursor = fields.String(load_default=None, validate=validate.Length(max=512))
+
+    @pre_load
+    def _refuse_nul(self, data: Any, **kwargs: Any) -> Any:
+        refuse_nul(data)  # the filters of a streamed export reach the database only after the 200 is sent
+        return data
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -93,3 +149,55 @@ def page_of(query: dict[str, Any], fetch: Callable[[int, int | None], Sequence[A
     page = rows[: query["limit"]]
     more = len(rows) > query["limit"]
     return {"items": page, "next_cursor": encode_cursor([page[-1].id]) if more and page else None}
+
+
+# --- error answers in the OpenAPI document ---------------------------------------------------------------
+
+PROBLEM_MEANINGS = {
+    400: "Invalid input; the offending fields are in `errors`",
+    401: "Missing or invalid credential; a refused CI token names its reason in `reasons`",
+    403: "A valid credential that may not do this; a policy denial names every reason in `reasons`",
+    404: "No such object",
+    409: "Conflict: a duplicate name, an object in use, or a lease that has already ended",
+    413: "The request body is larger than the limit (64 KiB by default)",
+    415: "The request body is not JSON",
+    502: "Vault refused the request (usually a misconfigured secret); nothing was granted",
+    503: "A dependency (database, Vault, an issuer's keys) is unavailable; retry after `Retry-After`",
+}
+
+
+class ProblemReasonSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    policy = fields.String()
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details: the body of every error answer (``application/problem+json``)."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    reasons = fields.List(fields.Nested(ProblemReasonSchema))
+    errors = fields.Dict()
+    request_id = fields.String()
+    lease_id = fields.String()
+    lease_status = fields.String()
+
+
+# A streamed export (``format=csv`` or ``jsonl``): text, documented by its media type.
+EXPORT_SCHEMA: dict[str, Any] = {"type": "string"}
+
+
+def problem_responses(blueprint: Any, *statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Document the problem+json answers a view can give, one ``alt_response`` per status."""
+
+    def document(view: Callable[..., Any]) -> Callable[..., Any]:
+        for status in statuses:
+            view = blueprint.alt_response(
+                status, schema=ProblemSchema, content_type=PROBLEM_JSON, description=PROBLEM_MEANINGS[status]
+            )(view)
+        return view
+
+    return document

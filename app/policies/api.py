@@ -17,7 +17,7 @@ from app.policies.schemas import (
     PolicySchema,
 )
 from app.policies.service import PolicyService
-from app.schemas import PageQuerySchema, page_of
+from app.schemas import PageQuerySchema, page_of, problem_responses
 
 bp = Blueprint("policies", __name__, url_prefix="/v1/policies", description="Lease policies (admin)")
 
@@ -28,8 +28,9 @@ def _service() -> PolicyService:
 
 @bp.post("")
 @require_admin
-@bp.arguments(PolicyRequestSchema)
+@bp.arguments(PolicyRequestSchema, error_status_code=400)
 @bp.response(201, PolicySchema)
+@problem_responses(bp, 400, 401, 403, 409, 413, 415, 503)
 def create_policy(body: dict[str, Any]) -> Policy:
     policy = _service().create_policy(body, actor=current_actor())
     db_session().commit()
@@ -38,8 +39,9 @@ def create_policy(body: dict[str, Any]) -> Policy:
 
 @bp.get("")
 @require_reader
-@bp.arguments(PageQuerySchema, location="query")
+@bp.arguments(PageQuerySchema, location="query", error_status_code=400)
 @bp.response(200, PolicyPageSchema)
+@problem_responses(bp, 400, 401, 403, 503)
 def list_policies(query: dict[str, Any]) -> dict[str, Any]:
     return page_of(query, lambda limit, before: _service().list_policies(limit=limit, before_id=before))
 
@@ -47,14 +49,16 @@ def list_policies(query: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/<name>")
 @require_reader
 @bp.response(200, PolicySchema)
+@problem_responses(bp, 401, 403, 404, 503)
 def get_policy(name: str) -> Policy:
     return _service().get_policy(name)
 
 
 @bp.put("/<name>")
 @require_admin
-@bp.arguments(PolicyRequestSchema(partial=("name",)))
+@bp.arguments(PolicyRequestSchema(partial=("name",)), error_status_code=400)
 @bp.response(200, PolicySchema)
+@problem_responses(bp, 400, 401, 403, 404, 409, 413, 415, 503)
 def replace_policy(body: dict[str, Any], name: str) -> Policy:
     policy = _service().replace_policy(name, body, actor=current_actor())
     db_session().commit()
@@ -65,6 +69,7 @@ def replace_policy(body: dict[str, Any], name: str) -> Policy:
 @bp.delete("/<name>")
 @require_admin
 @bp.response(204)
+@problem_responses(bp, 401, 403, 404, 409, 503)
 def delete_policy(name: str) -> None:
     _service().delete_policy(name, actor=current_actor())
     db_session().commit()
@@ -73,8 +78,9 @@ def delete_policy(name: str) -> None:
 
 @bp.post("/<name>/evaluate")
 @require_admin
-@bp.arguments(EvaluateRequestSchema)
+@bp.arguments(EvaluateRequestSchema, error_status_code=400)
 @bp.response(200, EvaluationSchema)
+@problem_responses(bp, 400, 401, 403, 404, 413, 415, 503)
 def evaluate(body: dict[str, Any], name: str) -> Evaluation:
     session = db_session()
     rt = runtime()

@@ -96,7 +96,7 @@ class EvaluateRequestSchema(StrictSchema):
 class ReasonSchema(Schema):
     code = fields.String()
     message = fields.String()
-    policy = fields.String()
+    policy = fields.String(allow_none=True)  # null when no policy produced it (a token problem)
 
 
 class EvaluationSchema(Schema):

@@ -10,17 +10,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.http import runtime
+from app.system.schemas import METRICS_CONTENT_TYPE, METRICS_SCHEMA, HealthSchema, ReadinessSchema
 from app.vault.port import VaultError
 
 bp = Blueprint("system", __name__, description="Health, readiness and metrics")
 
 
 @bp.get("/healthz")
+@bp.alt_response(200, schema=HealthSchema, description="The process serves")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@bp.alt_response(200, schema=ReadinessSchema, description="The database and Vault answer")
+@bp.alt_response(503, schema=ReadinessSchema, description="Not ready: `error` names what does not answer")
 def readyz() -> tuple[dict[str, Any], int]:
     """200 when the database and Vault both answer; 503 naming what does not."""
     rt = runtime()
@@ -46,5 +50,6 @@ def readyz() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/metrics")
+@bp.alt_response(200, schema=METRICS_SCHEMA, content_type=METRICS_CONTENT_TYPE, description="Prometheus text")
 def metrics() -> Response:
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)  # mimetype= would add a 2nd charset

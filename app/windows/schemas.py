@@ -60,7 +60,7 @@ class OccurrencesSchema(Schema):
 class CalendarQuerySchema(Schema):
     from_ = Instant(load_default=None, data_key="from")
     days = fields.Integer(load_default=7, validate=validate.Range(1, 31))
-    policy = fields.String(load_default=None, validate=validate.Length(1, 63))
+    policy = Name(load_default=None)
 
 
 class PolicyWeekSchema(Schema):
