@@ -83,7 +83,8 @@ def registry(config: IssuerConfig) -> dict[str, IssuerConfig]:
 
 @pytest.fixture
 def fetcher() -> HttpFetcher:
-    return HttpFetcher(connect_timeout=1.0, read_timeout=0.5, total_timeout=2.0)
+    # Short enough that the hanging-issuer tests stay quick, long enough for a loaded CI machine.
+    return HttpFetcher(connect_timeout=2.0, read_timeout=2.0, total_timeout=4.0)
 
 
 @pytest.fixture
