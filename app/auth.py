@@ -15,7 +15,7 @@ from flask import g, request
 
 from app.audit.ledger import Actor
 from app.errors import Forbidden, Unauthorized
-from app.http import db_session, runtime
+from app.http import config_snapshot, db_session, runtime
 from app.identity.workload import VerifiedToken
 from app.tokens.service import TOKEN_PREFIX, find_live_token
 
@@ -85,7 +85,7 @@ WorkloadVerifier = Callable[[str], VerifiedToken]
 
 
 def _verify_workload(value: str) -> VerifiedToken:
-    verify: WorkloadVerifier = runtime().workload_verifier(db_session())
+    verify: WorkloadVerifier = runtime().workload_verifier(db_session(), config_snapshot)
     token = verify(value)
     g.workload = token
     g.actor = Actor("ci", token.identity.actor_id())

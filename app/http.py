@@ -11,6 +11,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from app.audit.ledger import Actor, Ledger
+from app.config_snapshot.snapshot import ConfigSnapshot
 from app.runtime import Runtime
 
 
@@ -25,6 +26,16 @@ def db_session() -> Session:
         session = runtime().sessions()
         g.db_session = session
     return cast(Session, session)
+
+
+def config_snapshot() -> ConfigSnapshot:
+    """The decision configuration for this request: read once (one query while the process's copy is
+    current), so verification and decision see the same generation."""
+    snapshot = g.get("config_snapshot")
+    if snapshot is None:
+        snapshot = runtime().snapshots.current(db_session())
+        g.config_snapshot = snapshot
+    return cast(ConfigSnapshot, snapshot)
 
 
 def ledger() -> Ledger:

@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic's autogenerate and ``check`` see the whole schema."""
 
 from app.audit.models import AuditChainHead, AuditEvent
+from app.config_snapshot.models import ConfigGeneration
 from app.db import Base
 from app.issuers.models import Issuer
 from app.leases.models import Lease, LeaseStatus, SeenToken
@@ -14,6 +15,7 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "Base",
+    "ConfigGeneration",
     "Freeze",
     "Issuer",
     "Lease",

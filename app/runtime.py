@@ -6,7 +6,7 @@ Services are cheap and built per request or per job from these parts; nothing he
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import Clock
 from app.config import Settings
+from app.config_snapshot.snapshot import ConfigSnapshot, SnapshotCache
 from app.db import make_engine, make_session_factory, read_only
 from app.identity.jwks import JwksCache
 from app.identity.oidc import TokenVerifier
 from app.identity.workload import VerifiedToken
-from app.issuers.service import find_issuer_config
 from app.vault.hvac_backend import HvacBackend
 from app.vault.port import SecretBackend
 
@@ -32,12 +32,15 @@ class Runtime:
     vault: SecretBackend
     jwks: JwksCache
     read_sessions: sessionmaker[Session]  # for long reads such as exports
+    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
 
-    def workload_verifier(self, session: Session) -> Callable[[str], VerifiedToken]:
-        """Verify a CI token against the issuers registered in the database as of this session."""
-        verifier = TokenVerifier(
-            issuers=lambda url: find_issuer_config(session, url), jwks=self.jwks, clock=self.clock
-        )
+    def workload_verifier(
+        self, session: Session, config: Callable[[], ConfigSnapshot] | None = None
+    ) -> Callable[[str], VerifiedToken]:
+        """Verify a CI token against the issuers registered in the database as of this session (``config``:
+        the request's snapshot of them, when the caller already holds one)."""
+        snapshot = config or (lambda: self.snapshots.current(session))
+        verifier = TokenVerifier(issuers=lambda url: snapshot().issuer(url), jwks=self.jwks, clock=self.clock)
         return verifier.verify
 
 

@@ -129,6 +129,11 @@ class Ledger:
         head.last_hash = event.hash
         return event
 
+    def lock(self) -> None:
+        """Take the ledger's lock now rather than at the first append: it orders this transaction against
+        every other that writes to the ledger (configuration changes among them), until it ends."""
+        self._locked_head()
+
     def _locked_head(self) -> AuditChainHead:
         """The chain head, locked until this transaction ends. Read once per transaction: a batch of events
         (a scheduler settle, a bulk revoke) then costs one lock and one head update, not one per event."""

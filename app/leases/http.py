@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from app.http import current_actor, db_session, runtime
+from app.http import config_snapshot, current_actor, db_session, runtime
 from app.leases.service import LeaseService
 
 
 def lease_service() -> LeaseService:
     rt = runtime()
-    return LeaseService(db_session(), rt.vault, rt.clock)
+    return LeaseService(db_session(), rt.vault, rt.clock, config=lambda _session: config_snapshot())
 
 
 def reevaluate_after_change(*, policies: set[str] | None) -> int:

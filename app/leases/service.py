@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,8 +20,17 @@ from sqlalchemy.orm import Session
 
 from app.audit.ledger import SYSTEM, Actor, EventSubject, Ledger
 from app.clock import Clock
+from app.config_snapshot.generation import read_generation
+from app.config_snapshot.snapshot import ConfigSnapshot
 from app.decision.policy import CalendarFacts, Decision, PolicyView, check_policy, decide, renewal_decision
-from app.decision.reasons import FREEZE_ACTIVE, MAX_ACTIVE_REACHED, NO_POLICY, TOKEN_REPLAYED, Reason
+from app.decision.reasons import (
+    FREEZE_ACTIVE,
+    MAX_ACTIVE_REACHED,
+    NO_POLICY,
+    TOKEN_REPLAYED,
+    UNKNOWN_SECRET,
+    Reason,
+)
 from app.errors import Conflict, Forbidden, NotFound, PolicyDenied, ServiceUnavailable
 from app.identity.claims import ref_problem
 from app.identity.errors import TokenRejected
@@ -30,10 +39,10 @@ from app.instants import format_instant
 from app.leases import batch, ending
 from app.leases.models import Lease, LeaseStatus, SeenToken
 from app.policies.models import Policy
-from app.policies.service import policies_naming_secret, to_view
+from app.policies.service import to_view
 from app.secrets.models import Secret
 from app.secrets.service import to_spec
-from app.vault.port import IssuedCredential, SecretBackend, VaultError, VaultRejected
+from app.vault.port import IssuedCredential, SecretBackend, SecretSpec, VaultError, VaultRejected
 from app.windows.calendar import Calendar
 
 LIVE_STATUSES = (LeaseStatus.ISSUING, LeaseStatus.ACTIVE)
@@ -78,11 +87,22 @@ def identity_facts(identity: WorkloadIdentity, secret: str) -> EventSubject:
     }
 
 
+ConfigSource = Callable[[Session], ConfigSnapshot]
+
+
+def load_config(session: Session) -> ConfigSnapshot:
+    """The configuration as committed now, uncached (for callers without a process cache)."""
+    return ConfigSnapshot.load(session, read_generation(session))
+
+
 class LeaseService:
-    def __init__(self, session: Session, vault: SecretBackend, clock: Clock) -> None:
+    def __init__(
+        self, session: Session, vault: SecretBackend, clock: Clock, *, config: ConfigSource = load_config
+    ) -> None:
         self._session = session
         self._vault = vault
         self._clock = clock
+        self._config = config
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -113,9 +133,10 @@ class LeaseService:
                 if existing is not None:
                     return self._replay(session, existing, actor)
 
-            secret = session.scalar(select(Secret).where(Secret.name == request.secret))
-            policies = policies_naming_secret(session, secret.name) if secret is not None else []
-            decision = self._decide(session, identity, request, secret, policies, now)
+            config = self._config(session)
+            secret = config.secret(request.secret)
+            policies = config.policies_naming(request.secret) if secret is not None else []
+            decision = self._decide(session, identity, request, secret, policies, config.calendar, now)
             if not decision.allowed or decision.grant is None or secret is None:
                 self._deny(session, identity, request, decision.reasons, actor)
             assert decision.grant is not None and secret is not None
@@ -130,11 +151,10 @@ class LeaseService:
                 session.rollback()
                 self._refuse_duplicate(session, token, request, actor)
             lease_id = lease.id
-            spec = to_spec(secret)
 
         try:
             credential = self._vault.issue(
-                spec,
+                secret,
                 lease_id=lease_id,
                 ttl=lease.expires_at - now,
                 max_ttl=lease.max_expires_at - now,
@@ -142,25 +162,24 @@ class LeaseService:
         except VaultError as error:
             self._issue_failed(lease_id, error)
             raise
-        return IssuedLease(self._activate(lease_id, credential, token, actor), credential.data)
+        activated = self._activate(lease_id, credential, token, actor, decided_at=config.generation)
+        return IssuedLease(activated, credential.data)
 
     def _decide(
         self,
         session: Session,
         identity: WorkloadIdentity,
         request: LeaseRequest,
-        secret: Secret | None,
-        policies: Sequence[Policy],
+        secret: SecretSpec | None,
+        policies: Sequence[PolicyView],
+        calendar: Calendar,
         now: datetime,
     ) -> Decision:
         candidates: list[tuple[PolicyView, Any, int]] = []
-        if policies:
-            calendar = Calendar.load(session)
-            for policy in policies:
-                view = to_view(policy)
-                # Only max_active reads the count: skip the query for policies without one.
-                active = count_live(session, policy.name) if policy.max_active is not None else 0
-                candidates.append((view, calendar.facts(view, now), active))
+        for policy in policies:
+            # Only max_active reads the count: skip the query for policies without one.
+            active = count_live(session, policy.name) if policy.max_active is not None else 0
+            candidates.append((policy, calendar.facts(policy, now), active))
         return decide(
             identity,
             request.ttl,
@@ -196,13 +215,13 @@ class LeaseService:
     def _hold_max_active(
         self,
         session: Session,
-        policy: Policy,
+        policy: PolicyView,
         identity: WorkloadIdentity,
         request: LeaseRequest,
         actor: Actor,
     ) -> None:
         """Recount under a lock on the policy row, so parallel requests cannot all take the last place."""
-        session.execute(select(Policy.id).where(Policy.id == policy.id).with_for_update())
+        session.execute(select(Policy.id).where(Policy.name == policy.name).with_for_update())
         live = count_live(session, policy.name)
         if policy.max_active is not None and live >= policy.max_active:
             reason = Reason(
@@ -217,8 +236,8 @@ class LeaseService:
         session: Session,
         token: VerifiedToken,
         request: LeaseRequest,
-        secret: Secret,
-        policy: Policy,
+        secret: SecretSpec,
+        policy: PolicyView,
         decision: Decision,
         now: datetime,
     ) -> Lease:
@@ -234,7 +253,7 @@ class LeaseService:
             status=LeaseStatus.ISSUING,
             issued_at=now,
             expires_at=grant.expires_at,
-            max_expires_at=now + timedelta(seconds=policy.max_ttl_seconds),
+            max_expires_at=now + policy.max_ttl,
             ttl_seconds=round(grant.ttl.total_seconds()),
             bounded_by=grant.bounded_by,
             renewals=0,
@@ -278,10 +297,7 @@ class LeaseService:
             lease = ending.lock_lease(session, lease_id)
             assert lease is not None
             now = self._clock.now()
-            # The token may retry: it obtained nothing.
-            seen = session.scalar(select(SeenToken).where(SeenToken.lease_id == lease_id))
-            if seen is not None:
-                session.delete(seen)
+            self._forget_token(session, lease_id)
             lease.last_error = error.error_class
             if lease.secret_kind == "token" and not isinstance(error, VaultRejected):
                 ending.begin_end(lease, final_status=LeaseStatus.FAILED, end_reason="issue_failed", now=now)
@@ -299,44 +315,137 @@ class LeaseService:
             session.commit()
 
     def _activate(
-        self, lease_id: str, credential: IssuedCredential, token: VerifiedToken, actor: Actor
+        self,
+        lease_id: str,
+        credential: IssuedCredential,
+        token: VerifiedToken,
+        actor: Actor,
+        *,
+        decided_at: int,
     ) -> Lease:
+        """Activate the write-ahead row, unless the configuration changed since the decision (generation
+        ``decided_at``) in a way that no longer grants it."""
         try:
             with self._transaction() as session:
-                # One conditional UPDATE: if crash recovery already took this row over (it waits a minute
-                # for that), the credential must not be handed out.
-                activated = session.execute(
-                    update(Lease)
-                    .where(Lease.id == lease_id, Lease.status == LeaseStatus.ISSUING)
-                    .values(
-                        status=LeaseStatus.ACTIVE,
-                        vault_accessor=credential.handle.accessor,
-                        vault_lease_id=credential.handle.lease_id,
-                        updated_at=self._clock.now(),
-                    )
-                )
-                if activated.rowcount != 1:  # type: ignore[attr-defined]
-                    raise LookupError(f"lease {lease_id} is no longer being issued")
-                lease = session.get(Lease, lease_id)  # in the session since the write-ahead step
-                assert lease is not None
-                Ledger(session, self._clock).append(
-                    "lease.granted",
-                    actor=actor,
-                    decision="allow",
-                    details={
-                        "identity": token.identity.to_dict(),
-                        "expires_at": format_instant(lease.expires_at),
-                        "bounded_by": lease.bounded_by,
-                        "ttl": lease.ttl_seconds,
-                    },
-                    **ending.lease_facts(lease),
-                )
-                session.commit()
-                return lease
+                ledger = Ledger(session, self._clock)
+                # Every configuration change appends to the ledger, so holding its lock orders this step
+                # against them: a change committed before it shows in the generation read next, and one
+                # committed after it finds this lease active and re-evaluates it.
+                ledger.lock()
+                reasons = self._reasons_if_changed(session, lease_id, decided_at)
+                if reasons:
+                    session.rollback()
+                else:
+                    lease = self._mark_active(session, ledger, lease_id, credential, token, actor)
+                    session.commit()
+                    return lease
         except Exception:
             # The credential exists but our record of it does not: take it back at once.
             self._revoke_quietly(credential)
             raise ServiceUnavailable("The broker could not record the lease; nothing was granted.") from None
+        self._withdraw(lease_id, credential, token, actor, reasons)
+        raise PolicyDenied(
+            "The configuration changed while the lease was issued, and no longer grants it.", reasons=reasons
+        )
+
+    def _mark_active(
+        self,
+        session: Session,
+        ledger: Ledger,
+        lease_id: str,
+        credential: IssuedCredential,
+        token: VerifiedToken,
+        actor: Actor,
+    ) -> Lease:
+        # One conditional UPDATE: if crash recovery already took this row over (it waits a minute for
+        # that), the credential must not be handed out.
+        activated = session.execute(
+            update(Lease)
+            .where(Lease.id == lease_id, Lease.status == LeaseStatus.ISSUING)
+            .values(
+                status=LeaseStatus.ACTIVE,
+                vault_accessor=credential.handle.accessor,
+                vault_lease_id=credential.handle.lease_id,
+                updated_at=self._clock.now(),
+            )
+        )
+        if activated.rowcount != 1:  # type: ignore[attr-defined]
+            raise LookupError(f"lease {lease_id} is no longer being issued")
+        lease = session.get(Lease, lease_id)  # in the session since the write-ahead step
+        assert lease is not None
+        ledger.append(
+            "lease.granted",
+            actor=actor,
+            decision="allow",
+            details={
+                "identity": token.identity.to_dict(),
+                "expires_at": format_instant(lease.expires_at),
+                "bounded_by": lease.bounded_by,
+                "ttl": lease.ttl_seconds,
+            },
+            **ending.lease_facts(lease),
+        )
+        return lease
+
+    def _reasons_if_changed(self, session: Session, lease_id: str, decided_at: int) -> list[Reason]:
+        """Why the configuration as committed now would not grant this lease; nothing when it is the one
+        the decision read. Judged as re-evaluation judges active leases after a change."""
+        generation = read_generation(session)
+        if generation == decided_at:
+            return []
+        config = ConfigSnapshot.load(session, generation)
+        lease = session.get(Lease, lease_id)
+        assert lease is not None
+        policy = config.policy(lease.policy)
+        facts = config.calendar.facts(policy, self._clock.now()) if policy is not None else None
+        reasons = _lease_reasons(lease, policy, facts)
+        if config.secret(lease.secret) is None:
+            reasons.append(Reason(UNKNOWN_SECRET, f"the secret {lease.secret!r} no longer exists"))
+        return reasons
+
+    def _withdraw(
+        self,
+        lease_id: str,
+        credential: IssuedCredential,
+        token: VerifiedToken,
+        actor: Actor,
+        reasons: Sequence[Reason],
+    ) -> None:
+        """Take back a credential nobody has seen: the lease ends ``failed`` once Vault confirms (the
+        scheduler retries if it does not), the denial is in the ledger, and the token may try again."""
+        with self._transaction() as session:
+            lease = ending.lock_lease(session, lease_id)
+            assert lease is not None
+            if lease.status != LeaseStatus.ISSUING:  # crash recovery took it over: it revokes by lease id
+                self._revoke_quietly(credential)
+                return
+            lease.vault_accessor = credential.handle.accessor
+            lease.vault_lease_id = credential.handle.lease_id
+            self._forget_token(session, lease_id)
+            frozen = any(r.code == FREEZE_ACTIVE for r in reasons)
+            ending.begin_end(
+                lease,
+                final_status=LeaseStatus.FAILED,
+                end_reason="freeze" if frozen else "policy_changed",
+                now=self._clock.now(),
+                note=", ".join(sorted({r.code for r in reasons})),
+            )
+            Ledger(session, self._clock).append(
+                "lease.denied",
+                actor=actor,
+                decision="deny",
+                reasons=reasons,
+                details={"identity": token.identity.to_dict()},
+                **ending.lease_facts(lease),
+            )
+        self.finish_revocation(lease_id)
+
+    @staticmethod
+    def _forget_token(session: Session, lease_id: str) -> None:
+        """The CI token obtained nothing with this lease, so it may be used again."""
+        seen = session.scalar(select(SeenToken).where(SeenToken.lease_id == lease_id))
+        if seen is not None:
+            session.delete(seen)
 
     def _revoke_quietly(self, credential: IssuedCredential) -> None:
         # If this fails too, the write-ahead row stays 'issuing' and recovery revokes it by lease id.
@@ -589,18 +698,17 @@ class LeaseService:
             policy = rows.get(lease.policy)
             if policy is not None and policy.name not in facts:
                 facts[policy.name] = calendar.facts(to_view(policy), now)
-            reasons = _lease_reasons(lease, policy, facts.get(lease.policy))
+            reasons = _lease_reasons(lease, to_view(policy) if policy else None, facts.get(lease.policy))
             if reasons:
                 doomed.append((lease, reasons))
         return doomed
 
 
-def _lease_reasons(lease: Lease, policy: Policy | None, facts: CalendarFacts | None) -> list[Reason]:
+def _lease_reasons(lease: Lease, view: PolicyView | None, facts: CalendarFacts | None) -> list[Reason]:
     """Why the configuration as it is now would not grant this lease (max_active aside: a lower cap does
     not take back what was granted)."""
-    if policy is None or facts is None:
+    if view is None or facts is None:
         return [Reason(NO_POLICY, f"policy {lease.policy!r} no longer exists")]
-    view = to_view(policy)
     identity = WorkloadIdentity.from_dict(lease.identity)
     reasons = check_policy(identity, view, facts=facts, active_count=0, ref_problem=ref_problem(identity))
     if lease.secret not in view.secrets:

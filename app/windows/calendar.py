@@ -6,7 +6,6 @@ The arithmetic is the pure core's (``app.decision.windows``); this module only t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,17 +19,26 @@ from app.windows.models import Freeze, Window
 ALWAYS_NAME = cal.ALWAYS.name
 
 
-def freeze_applies(freeze: Freeze, policy_name: str) -> bool:
-    return not freeze.policies or policy_name in freeze.policies
+@dataclass(frozen=True, slots=True)
+class CalendarFreeze:
+    """What a decision needs of a stored freeze (plain data: a calendar outlives the session it came from)."""
+
+    name: str
+    reason: str
+    policies: tuple[str, ...]  # empty: every policy
+    zoned: cal.ZonedSchedule
+
+    def applies_to(self, policy_name: str) -> bool:
+        return not self.policies or policy_name in self.policies
 
 
-@dataclass
+@dataclass(frozen=True)
 class Calendar:
-    """Every window and freeze, loaded once per request (they are few), asked per policy."""
+    """Every window and freeze (they are few), asked per policy. Holds no rows, so a process may keep one
+    while the configuration is unchanged, and with it the expansion caches of its schedules."""
 
     windows: dict[str, cal.ZonedSchedule]
-    freezes: Sequence[Freeze]
-    _zoned_freezes: dict[str, cal.ZonedSchedule]
+    freezes: tuple[CalendarFreeze, ...]
 
     @staticmethod
     def zoned(row: Window | Freeze) -> cal.ZonedSchedule:
@@ -40,19 +48,22 @@ class Calendar:
     def load(cls, session: Session) -> Calendar:
         windows = {row.name: cls.zoned(row) for row in session.scalars(select(Window))}
         windows[ALWAYS_NAME] = cal.ALWAYS
-        freezes = session.scalars(select(Freeze).order_by(Freeze.name)).all()
-        return cls(windows, freezes, {f.name: cls.zoned(f) for f in freezes})
+        freezes = tuple(
+            CalendarFreeze(row.name, row.reason, tuple(row.policies), cls.zoned(row))
+            for row in session.scalars(select(Freeze).order_by(Freeze.name))
+        )
+        return cls(windows, freezes)
 
     def windows_of(self, policy: PolicyView) -> list[cal.ZonedSchedule]:
         return [self.windows[name] for name in policy.windows if name in self.windows]
 
-    def freezes_of(self, policy_name: str) -> list[Freeze]:
-        return [f for f in self.freezes if freeze_applies(f, policy_name)]
+    def freezes_of(self, policy_name: str) -> list[CalendarFreeze]:
+        return [f for f in self.freezes if f.applies_to(policy_name)]
 
     def facts(self, policy: PolicyView, now: datetime) -> CalendarFacts:
         windows = self.windows_of(policy)
         freeze_rows = self.freezes_of(policy.name)
-        freezes = [self._zoned_freezes[f.name] for f in freeze_rows]
+        freezes = [f.zoned for f in freeze_rows]
         interval = cal.open_interval(windows, freezes, now)
         frozen = cal.active_freeze(freezes, now)
         active = None

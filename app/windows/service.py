@@ -114,7 +114,7 @@ class WindowService:
         weeks = []
         for policy in policies:
             windows = [calendar.windows[n] for n in policy.windows if n in calendar.windows]
-            freezes = [Calendar.zoned(f) for f in calendar.freezes_of(policy.name)]
+            freezes = [f.zoned for f in calendar.freezes_of(policy.name)]
             view = cal.week_view(windows, freezes, start, days)
             weeks.append({"policy": policy.name, **{k: view[k] for k in ("windows", "freezes", "open")}})
         return {"start": start, "end": end, "policies": weeks}

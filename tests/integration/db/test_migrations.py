@@ -16,6 +16,7 @@ TABLES = {
     "api_tokens",
     "audit_chain_head",
     "audit_events",
+    "config_generation",
     "freezes",
     "issuers",
     "leases",
@@ -72,3 +73,14 @@ def test_the_chain_head_starts_at_genesis(empty_database: str) -> None:
         head = connection.execute(text("SELECT last_id, last_hash FROM audit_chain_head")).one()
     engine.dispose()
     assert head == (0, "0" * 64)
+
+
+def test_an_existing_database_gains_the_configuration_generation(empty_database: str) -> None:
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0001")  # as the first release left it
+    command.upgrade(config, "head")
+    engine = create_engine(empty_database, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, generation FROM config_generation")).all()
+    engine.dispose()
+    assert rows == [(1, 0)]

@@ -1,0 +1,56 @@
+"""Bumping and reading the configuration generation.
+
+The bump is a ``before_flush`` hook on every session, so no configuration write can forget it: any flush
+that adds, changes or deletes a configuration row also increments the counter, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, inspect, select, update
+from sqlalchemy.orm import Session
+
+from app.config_snapshot.models import GENERATION_ROW_ID, ConfigGeneration
+from app.issuers.models import Issuer
+from app.policies.models import Policy
+from app.secrets.models import Secret
+from app.windows.models import Freeze, Window
+
+CONFIG_MODELS = (Issuer, Secret, Window, Freeze, Policy)
+# Bookkeeping the scheduler writes on configuration rows; it changes no decision. (Bumping for it would also
+# take the generation lock while the freeze row is held, the opposite order of an admin's freeze change.)
+BOOKKEEPING = frozenset({"last_enforced_start"})
+
+
+def read_generation(session: Session) -> int:
+    return int(
+        session.execute(
+            select(ConfigGeneration.generation).where(ConfigGeneration.id == GENERATION_ROW_ID)
+        ).scalar_one()
+    )
+
+
+def bump_generation(session: Session) -> None:
+    session.execute(
+        update(ConfigGeneration)
+        .where(ConfigGeneration.id == GENERATION_ROW_ID)
+        .values(generation=ConfigGeneration.generation + 1)
+    )
+
+
+def _changes_configuration(session: Session) -> bool:
+    if any(isinstance(obj, CONFIG_MODELS) for obj in (*session.new, *session.deleted)):
+        return True
+    return any(isinstance(obj, CONFIG_MODELS) and _changed_fields(obj) - BOOKKEEPING for obj in session.dirty)
+
+
+def _changed_fields(obj: object) -> set[str]:
+    state = inspect(obj)
+    return {attr.key for attr in state.attrs if attr.history.has_changes()}
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_on_configuration_change(session: Session, _context: Any, _instances: Any) -> None:
+    if _changes_configuration(session):
+        bump_generation(session)
