@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -430,3 +431,23 @@ def test_approle_login_refused_is_unavailable(vault: OpenBaoServer) -> None:
         broker.health()
 
     assert caught.value.error_class == "auth_failed"
+
+
+def test_the_environment_proxy_settings_are_honoured(
+    vault: OpenBaoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They are read once when the backend is built (not on every call), with the same meaning as before."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with (
+        HvacBackend(vault.addr, token=vault.root_token, timeout=2) as proxied,
+        pytest.raises(VaultUnavailable),
+    ):
+        proxied.health()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with HvacBackend(vault.addr, token=vault.root_token, timeout=2) as direct:
+        direct.health()
