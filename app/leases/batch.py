@@ -1,9 +1,11 @@
-"""Ending many leases at once: revoke at Vault on a few threads, then settle them in one transaction.
+"""Ending many leases at once: revoke at Vault on a few threads, then settle them.
 
-Shared by the scheduler's sweeps and by re-evaluation after a configuration change (a freeze that begins
-may end thousands of leases): Vault calls run outside any transaction, and the settle locks the rows again
-(by id order, so two settles never deadlock) and confirms each one only while it is still ``revoking``,
-so the ledger has exactly one end event per lease however many settles race.
+Shared by the scheduler's sweeps (small batches: revoke, then settle in one transaction) and by
+re-evaluation after a configuration change, where a freeze may end thousands of leases at once
+(:func:`revoke_in_pipeline`: chunks settle while Vault works on the next ones). Vault calls run outside any
+transaction, and a settle locks the rows again (by id order, so two settles never deadlock), reads them as
+they are now, and confirms each one only while it is still ``revoking``, so the ledger has exactly one end
+event per lease however many settles race.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.ledger import SYSTEM, Actor, Ledger
+from app.clock import Clock
+from app.db import transaction
 from app.leases import ending
 from app.leases.models import Lease, LeaseStatus
 from app.vault.port import SecretBackend, VaultError
@@ -25,6 +30,15 @@ from app.vault.port import SecretBackend, VaultError
 log = logging.getLogger(__name__)
 
 REVOKE_THREADS = 8
+# Long enough for a batch whose Vault calls all time out (50 leases / 8 threads x 5 s), short enough that a
+# crashed worker's claimed rows are picked up again soon.
+CLAIM_TIMEOUT = timedelta(seconds=20)
+# Re-evaluation settles this many revocations per transaction: the ledger lock is held briefly, and the
+# database work of one chunk overlaps Vault's work on the next.
+SETTLE_CHUNK = 200
+# A lease queued for revocation is claimed until its turn could plausibly have come, at this conservative
+# pace, plus the scheduler's usual claim: the retry sweep must not revoke it a second time meanwhile.
+CLAIM_PER_QUEUED_LEASE = timedelta(milliseconds=10)
 
 
 @dataclass(slots=True)
@@ -32,6 +46,17 @@ class Settled:
     ended: int = 0  # confirmed by Vault and recorded in the ledger
     failed: list[str] = field(default_factory=list)  # error classes of revocations Vault did not confirm
     expiry_lags: list[float] = field(default_factory=list)  # seconds from expires_at to confirmation
+
+    def add(self, other: Settled) -> None:
+        self.ended += other.ended
+        self.failed.extend(other.failed)
+        self.expiry_lags.extend(other.expiry_lags)
+
+
+def claim_in_queue_order(leases: Sequence[Lease], *, now: datetime) -> None:
+    """Claim leases about to be revoked in this order, each until its expected turn plus the usual claim."""
+    for position, lease in enumerate(leases):
+        lease.next_attempt_at = now + CLAIM_TIMEOUT + position * CLAIM_PER_QUEUED_LEASE
 
 
 def revoke_all(
@@ -43,6 +68,38 @@ def revoke_all(
     with ThreadPoolExecutor(max_workers=min(threads, len(leases)), thread_name_prefix="revoke") as pool:
         outcomes = pool.map(lambda lease: _revoke_one(vault, lease), leases)
         return {lease.id: outcome for lease, outcome in zip(leases, outcomes, strict=True)}
+
+
+def revoke_in_pipeline(
+    vault: SecretBackend,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    leases: Sequence[Lease],
+    *,
+    actor: Actor,
+    threads: int = REVOKE_THREADS,
+    chunk: int = SETTLE_CHUNK,
+) -> Settled:
+    """Revoke on ``threads`` threads while this thread settles finished revocations, ``chunk`` at a time,
+    each chunk in its own transaction."""
+    settled = Settled()
+    done: dict[str, VaultError | None] = {}
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="revoke") as pool:
+        for lease, outcome in zip(leases, pool.map(partial(_revoke_one, vault), leases), strict=True):
+            done[lease.id] = outcome
+            if len(done) >= chunk:
+                settled.add(_settle_in_transaction(sessions, clock, done, actor))
+                done = {}
+    if done:
+        settled.add(_settle_in_transaction(sessions, clock, done, actor))
+    return settled
+
+
+def _settle_in_transaction(
+    sessions: sessionmaker[Session], clock: Clock, outcomes: Mapping[str, VaultError | None], actor: Actor
+) -> Settled:
+    with transaction(sessions) as session:
+        return settle(session, Ledger(session, clock), outcomes, now=clock.now(), actor=actor)
 
 
 def _revoke_one(vault: SecretBackend, lease: Lease) -> VaultError | None:
@@ -67,9 +124,10 @@ def settle(
 ) -> Settled:
     """Confirm or record the failure of each revocation, in the caller's transaction."""
     settled = Settled()
-    rows = session.scalars(
-        select(Lease).where(Lease.id.in_(sorted(outcomes))).order_by(Lease.id).with_for_update()
-    ).all()
+    # populate_existing: the session may hold these leases as an earlier transaction left them (sessions
+    # keep objects across commits); a lease another worker ended meanwhile must read ended, not revoking.
+    query = select(Lease).where(Lease.id.in_(sorted(outcomes))).order_by(Lease.id).with_for_update()
+    rows = session.scalars(query.execution_options(populate_existing=True)).all()
     for lease in rows:
         error = outcomes[lease.id]
         if error is None:

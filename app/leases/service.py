@@ -22,6 +22,7 @@ from app.audit.ledger import SYSTEM, Actor, EventSubject, Ledger
 from app.clock import Clock
 from app.config_snapshot.generation import read_generation
 from app.config_snapshot.snapshot import ConfigSnapshot
+from app.db import make_session_factory
 from app.decision.policy import CalendarFacts, Decision, PolicyView, check_policy, decide, renewal_decision
 from app.decision.reasons import (
     FREEZE_ACTIVE,
@@ -661,8 +662,9 @@ class LeaseService:
 
     def reevaluate_active_leases(self, *, policies: set[str] | None, actor: Actor) -> int:
         """End the active leases (under ``policies``; None: all) that the configuration as it is now would
-        not grant: all marked ``revoking`` in one transaction, revoked at Vault in parallel, settled in one
-        more. Returns how many it ended (those Vault did not confirm stay ``revoking`` and are retried)."""
+        not grant: all marked ``revoking`` (and claimed) in one transaction, then revoked at Vault in
+        parallel while finished chunks settle. Returns how many it ended (those Vault did not confirm stay
+        ``revoking`` and are retried)."""
         with self._transaction() as session:
             query = select(Lease).where(Lease.status == LeaseStatus.ACTIVE)
             if policies is not None:
@@ -679,12 +681,12 @@ class LeaseService:
                     now=now,
                     note=", ".join(sorted({r.code for r in reasons})),
                 )
-        if not doomed:
+            queue = [lease for lease, _ in doomed]
+            batch.claim_in_queue_order(queue, now=now)
+        if not queue:
             return 0
-        outcomes = batch.revoke_all(self._vault, [lease for lease, _ in doomed])
-        with self._transaction() as session:
-            ledger = Ledger(session, self._clock)
-            settled = batch.settle(session, ledger, outcomes, now=self._clock.now(), actor=actor)
+        settle_sessions = make_session_factory(self._session.get_bind())
+        settled = batch.revoke_in_pipeline(self._vault, settle_sessions, self._clock, queue, actor=actor)
         return settled.ended
 
     def _doomed(

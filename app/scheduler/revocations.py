@@ -36,9 +36,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
 REVOKE_THREADS = batch.REVOKE_THREADS
-# Long enough for a batch whose Vault calls all time out (50 leases / 8 threads x 5 s), short enough that a
-# crashed worker's claimed rows are picked up again soon.
-CLAIM_TIMEOUT = timedelta(seconds=20)
+CLAIM_TIMEOUT = batch.CLAIM_TIMEOUT
 
 # Selects and marks up to ``limit`` rows inside the claim transaction.
 Claim = Callable[[Session, datetime, int], Sequence[Lease]]
