@@ -11,11 +11,10 @@ event per lease however many settles race.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,9 +52,10 @@ class Settled:
         self.expiry_lags.extend(other.expiry_lags)
 
 
-def claim_in_queue_order(leases: Sequence[Lease], *, now: datetime) -> None:
-    """Claim leases about to be revoked in this order, each until its expected turn plus the usual claim."""
-    for position, lease in enumerate(leases):
+def claim_in_queue_order(leases: Sequence[Lease], *, now: datetime, ahead: int = 0) -> None:
+    """Claim leases about to be revoked in this order, behind ``ahead`` others already queued: each until
+    its expected turn plus the usual claim."""
+    for position, lease in enumerate(leases, start=ahead):
         lease.next_attempt_at = now + CLAIM_TIMEOUT + position * CLAIM_PER_QUEUED_LEASE
 
 
@@ -74,19 +74,20 @@ def revoke_in_pipeline(
     vault: SecretBackend,
     sessions: sessionmaker[Session],
     clock: Clock,
-    leases: Sequence[Lease],
+    leases: Iterable[Lease],
     *,
     actor: Actor,
     threads: int = REVOKE_THREADS,
     chunk: int = SETTLE_CHUNK,
 ) -> Settled:
-    """Revoke on ``threads`` threads while this thread settles finished revocations, ``chunk`` at a time,
-    each chunk in its own transaction."""
+    """Revoke on ``threads`` threads, starting as ``leases`` yields them, while this thread settles the
+    finished revocations in order, ``chunk`` at a time, each chunk in its own transaction."""
     settled = Settled()
     done: dict[str, VaultError | None] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="revoke") as pool:
-        for lease, outcome in zip(leases, pool.map(partial(_revoke_one, vault), leases), strict=True):
-            done[lease.id] = outcome
+        queued = [(lease.id, pool.submit(_revoke_one, vault, lease)) for lease in leases]
+        for lease_id, revocation in queued:
+            done[lease_id] = revocation.result()
             if len(done) >= chunk:
                 settled.add(_settle_in_transaction(sessions, clock, done, actor))
                 done = {}

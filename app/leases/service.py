@@ -47,6 +47,8 @@ from app.vault.port import IssuedCredential, SecretBackend, SecretSpec, VaultErr
 from app.windows.calendar import Calendar
 
 LIVE_STATUSES = (LeaseStatus.ISSUING, LeaseStatus.ACTIVE)
+# Re-evaluation marks this many leases per transaction: revocations start once the first chunk committed.
+MARK_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -662,45 +664,62 @@ class LeaseService:
 
     def reevaluate_active_leases(self, *, policies: set[str] | None, actor: Actor) -> int:
         """End the active leases (under ``policies``; None: all) that the configuration as it is now would
-        not grant: all marked ``revoking`` (and claimed) in one transaction, then revoked at Vault in
-        parallel while finished chunks settle. Returns how many it ended (those Vault did not confirm stay
-        ``revoking`` and are retried)."""
+        not grant. Chunk by chunk, leases are locked, judged, marked ``revoking`` and claimed in one
+        transaction; once a chunk's intent is committed its revocations start, and finished revocations
+        settle while later chunks are marked and revoked. Returns how many it ended (those Vault did not
+        confirm stay ``revoking`` and are retried)."""
         with self._transaction() as session:
-            query = select(Lease).where(Lease.status == LeaseStatus.ACTIVE)
+            query = select(Lease.id).where(Lease.status == LeaseStatus.ACTIVE).order_by(Lease.id)
             if policies is not None:
                 query = query.where(Lease.policy.in_(sorted(policies)))
-            leases = session.scalars(query.order_by(Lease.id).with_for_update()).all()
-            now = self._clock.now()
-            doomed = self._doomed(session, leases, now)
-            for lease, reasons in doomed:
-                frozen = any(r.code == FREEZE_ACTIVE for r in reasons)
-                ending.begin_end(
-                    lease,
-                    final_status=LeaseStatus.REVOKED,
-                    end_reason="freeze" if frozen else "policy_changed",
-                    now=now,
-                    note=", ".join(sorted({r.code for r in reasons})),
-                )
-            queue = [lease for lease, _ in doomed]
-            batch.claim_in_queue_order(queue, now=now)
-        if not queue:
+            lease_ids = list(session.scalars(query))
+        if not lease_ids:
             return 0
         settle_sessions = make_session_factory(self._session.get_bind())
+        queue = self._mark_doomed(lease_ids)
         settled = batch.revoke_in_pipeline(self._vault, settle_sessions, self._clock, queue, actor=actor)
         return settled.ended
+
+    def _mark_doomed(self, lease_ids: Sequence[str]) -> Iterator[Lease]:
+        """Yield, chunk after committed chunk, the leases the configuration no longer grants, each already
+        marked ``revoking`` and claimed for its place in the queue."""
+        queued = 0
+        for start in range(0, len(lease_ids), MARK_CHUNK):
+            with self._transaction() as session:
+                query = (
+                    select(Lease)
+                    .where(Lease.id.in_(lease_ids[start : start + MARK_CHUNK]))
+                    .where(Lease.status == LeaseStatus.ACTIVE)  # not ended meanwhile
+                    .order_by(Lease.id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+                leases = session.scalars(query).all()
+                now = self._clock.now()
+                doomed = self._doomed(session, leases, now)
+                for lease, reasons in doomed:
+                    frozen = any(r.code == FREEZE_ACTIVE for r in reasons)
+                    ending.begin_end(
+                        lease,
+                        final_status=LeaseStatus.REVOKED,
+                        end_reason="freeze" if frozen else "policy_changed",
+                        now=now,
+                        note=", ".join(sorted({r.code for r in reasons})),
+                    )
+                chunk = [lease for lease, _ in doomed]
+                batch.claim_in_queue_order(chunk, now=now, ahead=queued)
+            queued += len(chunk)
+            yield from chunk
 
     def _doomed(
         self, session: Session, leases: Sequence[Lease], now: datetime
     ) -> list[tuple[Lease, list[Reason]]]:
         calendar = Calendar.load(session)
-        rows = {p.name: p for p in session.scalars(select(Policy))}
-        facts: dict[str, CalendarFacts] = {}
+        views = {p.name: to_view(p) for p in session.scalars(select(Policy))}
+        facts = {name: calendar.facts(view, now) for name, view in views.items()}
         doomed = []
         for lease in leases:
-            policy = rows.get(lease.policy)
-            if policy is not None and policy.name not in facts:
-                facts[policy.name] = calendar.facts(to_view(policy), now)
-            reasons = _lease_reasons(lease, to_view(policy) if policy else None, facts.get(lease.policy))
+            reasons = _lease_reasons(lease, views.get(lease.policy), facts.get(lease.policy))
             if reasons:
                 doomed.append((lease, reasons))
         return doomed
