@@ -22,6 +22,7 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_issue.py", ["--requests", "400", "--rounds", "3"], ["--requests", "100", "--rounds", "1"]),
     ("bench_revoke.py", [], ["--leases", "1000"]),
+    ("bench_freeze.py", ["--leases", "10000"], ["--leases", "1000"]),
     ("bench_audit.py", [], ["--events", "100000"]),
     ("bench_verify.py", [], []),
     ("bench_windows.py", [], ["--instants", "10000"]),
