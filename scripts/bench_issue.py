@@ -42,14 +42,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def broker_process(database_url: str, vault: OpenBaoServer) -> Iterator[tuple[str, dict[str, str]]]:
+def broker_process(
+    database_url: str, vault: OpenBaoServer, *, workers: int = 2, threads: int = 8
+) -> Iterator[tuple[str, dict[str, str]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSOM_")}
     env.update(
         TRANSOM_ENV="test",
         TRANSOM_DATABASE_URL=database_url,
         TRANSOM_VAULT_ADDR=vault.addr,
         TRANSOM_VAULT_TOKEN=vault.root_token,
-        TRANSOM_WORKERS="2",
+        TRANSOM_WORKERS=str(workers),
+        TRANSOM_THREADS=str(threads),
         PYTHONPATH=str(ROOT),
     )
     port = free_port()
@@ -115,13 +118,21 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=400, help="leases per round and concurrency")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
     args = parser.parse_args()
 
     databases = PostgresDatabases()
     vault = OpenBaoServer(log_dir=Path(tempfile.mkdtemp()))
     vault.ensure_baseline(None)
     try:
-        with OidcIssuer() as issuer, broker_process(databases.fresh(), vault) as (url, env):
+        with (
+            OidcIssuer() as issuer,
+            broker_process(databases.fresh(), vault, workers=args.workers, threads=args.threads) as (
+                url,
+                env,
+            ),
+        ):
             admin = subprocess.run(
                 [sys.executable, "-m", "app.cli", "tokens", "create", "--name", "bench", "--role", "admin"],
                 env=env,
@@ -205,7 +216,7 @@ def main() -> None:
     print("### Lease issuance (token kind) vs direct OpenBao token creation\n")
     print(
         f"{args.requests} requests per round, median of {args.rounds} rounds; "
-        "gunicorn 2 workers x 8 threads on PostgreSQL; "
+        f"gunicorn {args.workers} workers x {args.threads} threads on PostgreSQL; "
         "the direct baseline is hvac `create_orphan` against the same OpenBao.\n"
     )
     print(

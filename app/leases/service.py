@@ -330,16 +330,18 @@ class LeaseService:
         ``decided_at``) in a way that no longer grants it."""
         try:
             with self._transaction() as session:
+                lease = self._mark_active(session, lease_id, credential)
                 ledger = Ledger(session, self._clock)
                 # Every configuration change appends to the ledger, so holding its lock orders this step
                 # against them: a change committed before it shows in the generation read next, and one
-                # committed after it finds this lease active and re-evaluates it.
+                # committed after it finds this lease active and re-evaluates it. (Lock order as everywhere:
+                # lease rows, then the ledger.)
                 ledger.lock()
-                reasons = self._reasons_if_changed(session, lease_id, decided_at)
+                reasons = self._reasons_if_changed(session, lease, decided_at)
                 if reasons:
-                    session.rollback()
+                    session.rollback()  # the activation with it
                 else:
-                    lease = self._mark_active(session, ledger, lease_id, credential, token, actor)
+                    self._record_grant(ledger, lease, token, actor)
                     session.commit()
                     return lease
         except Exception:
@@ -351,15 +353,7 @@ class LeaseService:
             "The configuration changed while the lease was issued, and no longer grants it.", reasons=reasons
         )
 
-    def _mark_active(
-        self,
-        session: Session,
-        ledger: Ledger,
-        lease_id: str,
-        credential: IssuedCredential,
-        token: VerifiedToken,
-        actor: Actor,
-    ) -> Lease:
+    def _mark_active(self, session: Session, lease_id: str, credential: IssuedCredential) -> Lease:
         # One conditional UPDATE: if crash recovery already took this row over (it waits a minute for
         # that), the credential must not be handed out.
         activated = session.execute(
@@ -376,6 +370,9 @@ class LeaseService:
             raise LookupError(f"lease {lease_id} is no longer being issued")
         lease = session.get(Lease, lease_id)  # in the session since the write-ahead step
         assert lease is not None
+        return lease
+
+    def _record_grant(self, ledger: Ledger, lease: Lease, token: VerifiedToken, actor: Actor) -> None:
         ledger.append(
             "lease.granted",
             actor=actor,
@@ -388,17 +385,14 @@ class LeaseService:
             },
             **ending.lease_facts(lease),
         )
-        return lease
 
-    def _reasons_if_changed(self, session: Session, lease_id: str, decided_at: int) -> list[Reason]:
+    def _reasons_if_changed(self, session: Session, lease: Lease, decided_at: int) -> list[Reason]:
         """Why the configuration as committed now would not grant this lease; nothing when it is the one
         the decision read. Judged as re-evaluation judges active leases after a change."""
         generation = read_generation(session)
         if generation == decided_at:
             return []
         config = ConfigSnapshot.load(session, generation)
-        lease = session.get(Lease, lease_id)
-        assert lease is not None
         policy = config.policy(lease.policy)
         facts = config.calendar.facts(policy, self._clock.now()) if policy is not None else None
         reasons = _lease_reasons(lease, policy, facts)
