@@ -51,8 +51,8 @@ from app.decision.reasons import FREEZE_ACTIVE
 from app.leases.models import Lease, LeaseStatus
 from app.scheduler.revocations import REVOKE_THREADS
 from app.vault.hvac_backend import HvacBackend
-from scripts.bench_issue import free_port
 from scripts.bench_revoke import direct_hvac, workers
+from scripts.benchenv import free_port, transom_env
 from tests.integration.scheduler.lease_seeding import (
     IDENTITY,
     TOKEN_SPEC,
@@ -122,15 +122,7 @@ def broker(
 ) -> Iterator[Api]:
     """`transom serve` (2 gunicorn workers x 8 threads, no embedded scheduler), configured for the seeded
     leases; its log is scanned for timeouts and errors when it stops."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSOM_")}
-    env.update(
-        TRANSOM_ENV="test",
-        TRANSOM_DATABASE_URL=database_url,
-        TRANSOM_VAULT_ADDR=vault.addr,
-        TRANSOM_VAULT_TOKEN=vault.root_token,
-        TRANSOM_WORKERS="2",
-        PYTHONPATH=str(ROOT),
-    )
+    env = transom_env(database_url, vault, workers="2")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-freeze-") as directory:
         log = Path(directory) / "serve.log"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,33 +27,17 @@ from pathlib import Path
 import hvac
 import requests
 
+from scripts.benchenv import free_port, transom_env
 from tests.support.databases import PostgresDatabases
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
 def broker_process(
     database_url: str, vault: OpenBaoServer, *, workers: int = 2, threads: int = 8
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSOM_")}
-    env.update(
-        TRANSOM_ENV="test",
-        TRANSOM_DATABASE_URL=database_url,
-        TRANSOM_VAULT_ADDR=vault.addr,
-        TRANSOM_VAULT_TOKEN=vault.root_token,
-        TRANSOM_WORKERS=str(workers),
-        TRANSOM_THREADS=str(threads),
-        PYTHONPATH=str(ROOT),
-    )
+    env = transom_env(database_url, vault, workers=str(workers), threads=str(threads))
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
     server = subprocess.Popen(

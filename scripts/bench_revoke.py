@@ -35,6 +35,7 @@ from app.db import make_engine, make_session_factory
 from app.leases.models import Lease
 from app.scheduler.revocations import REVOKE_THREADS
 from app.vault.hvac_backend import HvacBackend
+from scripts.benchenv import transom_env
 from tests.integration.scheduler.lease_seeding import TOKEN_SPEC, seed_leases
 from tests.support.databases import PostgresDatabases
 from tests.support.openbao import DEPLOY_PROD_HCL, DEPLOY_PROD_POLICY, OpenBaoServer
@@ -56,15 +57,7 @@ class Row:
 
 @contextmanager
 def workers(count: int, database_url: str, vault: OpenBaoServer, threads: int) -> Iterator[None]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSOM_")}
-    env.update(
-        TRANSOM_ENV="test",
-        TRANSOM_DATABASE_URL=database_url,
-        TRANSOM_VAULT_ADDR=vault.addr,
-        TRANSOM_VAULT_TOKEN=vault.root_token,
-        TRANSOM_LOG_LEVEL="INFO",
-        PYTHONPATH=str(ROOT),
-    )
+    env = transom_env(database_url, vault, log_level="INFO")
     with tempfile.TemporaryDirectory(prefix="bench-revoke-") as directory, ExitStack() as files:
         logs = [Path(directory) / f"worker-{i}.log" for i in range(count)]
         processes = [

@@ -1,0 +1,32 @@
+"""What the benchmarks share to start broker processes: a free port, and a `transom` process environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from tests.support.openbao import OpenBaoServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def transom_env(database_url: str, vault: OpenBaoServer, **settings: str) -> dict[str, str]:
+    """This environment without any TRANSOM_* of the caller's, pointed at ``database_url`` and ``vault``;
+    ``settings`` adds TRANSOM_<NAME> values (``workers="2"`` → TRANSOM_WORKERS=2)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSOM_")}
+    env.update(
+        TRANSOM_ENV="test",
+        TRANSOM_DATABASE_URL=database_url,
+        TRANSOM_VAULT_ADDR=vault.addr,
+        TRANSOM_VAULT_TOKEN=vault.root_token,
+        PYTHONPATH=str(ROOT),
+    )
+    env.update({f"TRANSOM_{name.upper()}": value for name, value in settings.items()})
+    return env
