@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, g, request
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import errors, http
+from app import errors, http, ratelimit
 from app.clock import Clock, SystemClock
 from app.config import INSTANCE_DIR, Settings, load_settings, require_secret_key
 from app.errors import AppError
+from app.ratelimit import FailureLimiter
 from app.runtime import build_runtime
 from app.vault.port import SecretBackend
 from app.web import bp as web_bp
@@ -52,10 +55,21 @@ def create_app(
     _register_blueprints(api)
     errors.init_app(app)  # after Api(), whose own HTTP error handler this replaces
     http.init_app(app)
+    _limit_failing_clients(app, settings, clock or SystemClock())
     app.register_blueprint(web_bp)
     app.before_request(_start_request)
     app.after_request(_finish_request)
     return app
+
+
+def _limit_failing_clients(app: Flask, settings: Settings, clock: Clock) -> None:
+    if settings.trusted_proxy_hops:
+        # The client's address is then the one the nearest trusted proxy saw, not the proxy's own.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    if settings.auth_failures_per_minute:
+        limiter = FailureLimiter(settings.auth_failures_per_minute, timedelta(minutes=1), clock)
+        ratelimit.install(app, limiter)
 
 
 def _register_blueprints(api: Api) -> None:

@@ -43,6 +43,8 @@ class Settings:
     jwks_refetch_cooldown_seconds: int = 30
     jwks_max_stale_seconds: int = 3600
     log_level: str = "INFO"
+    auth_failures_per_minute: int = 60  # per client address and process; 0 turns the limit off
+    trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For names the client
 
     @property
     def is_sqlite(self) -> bool:
@@ -142,6 +144,9 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("settings 'vault_role_id' and 'vault_secret_id' go together (AppRole)")
     if settings.max_body_bytes < 1024:
         raise ConfigError("setting 'max_body_bytes': at least 1024")
+    for name in ("auth_failures_per_minute", "trusted_proxy_hops"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"setting {name!r}: must not be negative")
     return settings
 
 

@@ -161,6 +161,7 @@ PROBLEM_MEANINGS = {
     409: "Conflict: a duplicate name, an object in use, or a lease that has already ended",
     413: "The request body is larger than the limit (64 KiB by default)",
     415: "The request body is not JSON",
+    429: "Too many failed authentications from this address; retry after `Retry-After` seconds",
     502: "Vault refused the request (usually a misconfigured secret); nothing was granted",
     503: "A dependency (database, Vault, an issuer's keys) is unavailable; retry after `Retry-After`",
 }
@@ -193,8 +194,11 @@ EXPORT_SCHEMA: dict[str, Any] = {"type": "string"}
 def problem_responses(blueprint: Any, *statuses: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Document the problem+json answers a view can give, one ``alt_response`` per status."""
 
+    # A route that can refuse a credential (401) can also hold back a client that keeps failing (429).
+    documented = (*statuses, 429) if 401 in statuses and 429 not in statuses else statuses
+
     def document(view: Callable[..., Any]) -> Callable[..., Any]:
-        for status in statuses:
+        for status in documented:
             view = blueprint.alt_response(
                 status, schema=ProblemSchema, content_type=PROBLEM_JSON, description=PROBLEM_MEANINGS[status]
             )(view)

@@ -47,3 +47,6 @@ TOKEN_EXPIRED = "token_expired"
 TOKEN_NOT_YET_VALID = "token_not_yet_valid"
 TOKEN_REPLAYED = "token_replayed"
 ISSUER_UNAVAILABLE = "issuer_unavailable"
+
+# A client held back after too many failed authentications (429).
+TOO_MANY_FAILURES = "too_many_failures"
