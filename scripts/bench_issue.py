@@ -25,7 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import hvac
+import psycopg
 import requests
+from sqlalchemy.engine import make_url
 
 from scripts.benchenv import free_port, transom_env
 from tests.support.databases import PostgresDatabases
@@ -61,6 +63,50 @@ def broker_process(
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+
+
+class LedgerLockSampler:
+    """While a run lasts, sample PostgreSQL's view of the broker's sessions every few milliseconds: how
+    many requests wait on the ledger's chain-head row lock, on average (the profile behind the c=16 row)."""
+
+    QUERY = (
+        "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT audit_chain_head%%'),"
+        " count(*) FILTER (WHERE state IN ('active', 'idle in transaction'))"
+        " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    )
+
+    def __init__(self, database_url: str) -> None:
+        url = make_url(database_url)
+        self._database = url.database or ""
+        self._conninfo = f"host={url.host or '127.0.0.1'} user={url.username or 'postgres'} dbname=postgres"
+        self._waiting: list[int] = []
+        self._busy: list[int] = []
+        self._stop = threading.Event()
+
+    def __enter__(self) -> LedgerLockSampler:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        with psycopg.connect(self._conninfo, autocommit=True) as connection:
+            while not self._stop.wait(0.005):
+                waiting, busy = connection.execute(self.QUERY, (self._database,)).fetchone() or (0, 0)
+                if busy:
+                    self._waiting.append(int(waiting))
+                    self._busy.append(int(busy))
+
+    @property
+    def mean_waiting(self) -> float:
+        return statistics.fmean(self._waiting) if self._waiting else 0.0
+
+    @property
+    def mean_busy(self) -> float:
+        return statistics.fmean(self._busy) if self._busy else 0.0
 
 
 def timed_run(
@@ -108,13 +154,11 @@ def main() -> None:
     databases = PostgresDatabases()
     vault = OpenBaoServer(log_dir=Path(tempfile.mkdtemp()))
     vault.ensure_baseline(None)
+    database_url = databases.fresh()
     try:
         with (
             OidcIssuer() as issuer,
-            broker_process(databases.fresh(), vault, workers=args.workers, threads=args.threads) as (
-                url,
-                env,
-            ),
+            broker_process(database_url, vault, workers=args.workers, threads=args.threads) as (url, env),
         ):
             admin = subprocess.run(
                 [sys.executable, "-m", "app.cli", "tokens", "create", "--name", "bench", "--role", "admin"],
@@ -152,6 +196,7 @@ def main() -> None:
                 requests.post(url + path, json=body, headers=headers, timeout=10).raise_for_status()
 
             rows = []
+            locks: dict[int, tuple[float, float]] = {}
             for concurrency in (1, 16):
                 broker_runs, direct_runs = [], []
                 for _ in range(args.rounds):
@@ -182,7 +227,9 @@ def main() -> None:
                             meta={"bench": str(i)},
                         )
 
-                    broker_runs.append(timed_run(args.requests, concurrency, lease, requests.Session))
+                    with LedgerLockSampler(database_url) as sampler:
+                        broker_runs.append(timed_run(args.requests, concurrency, lease, requests.Session))
+                    locks[concurrency] = (sampler.mean_busy, sampler.mean_waiting)
                     direct_runs.append(
                         timed_run(
                             args.requests,
@@ -218,6 +265,12 @@ def main() -> None:
             f"| {concurrency} | {b_rate:.0f} | {d_rate:.0f} | {b_rate / d_rate:.2f}x | {b_p50:.1f} | "
             f"{d_p50:.1f} | {b_p50 - d_p50:+.1f} | {b_p99:.1f} | {d_p99:.1f} |"
         )
+    print(
+        "\nRequests in a database transaction, and of those waiting on the ledger's chain-head lock "
+        "(pg_stat_activity sampled every 5 ms, last round):\n"
+    )
+    for concurrency, (busy, waiting) in locks.items():
+        print(f"- c={concurrency}: {busy:.1f} in a transaction, {waiting:.1f} waiting on the ledger lock")
     print("\nReproduce: `PYTHONPATH=. .venv/bin/python scripts/bench_issue.py`")
 
 

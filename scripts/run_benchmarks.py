@@ -2,7 +2,8 @@
 
 Each benchmark measures its own baseline in the same run (direct OpenBao calls, bare PyJWT, bare zoneinfo)
 and reports ratios: machines are shared and noisy, so medians and ratios, never absolute promises.
-Set BENCH_QUICK=1 for smaller sizes (a smoke run).
+Set BENCH_QUICK=1 for smaller sizes (a smoke run); BENCH_ONLY=bench_issue.py re-runs one benchmark and
+replaces only its section of the file (marked with the date of that run).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+ONLY = os.environ.get("BENCH_ONLY", "")
+TARGET = ROOT / "docs" / "BENCHMARKS.md"
 
 # (script, arguments, arguments when quick)
 BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
@@ -75,6 +78,9 @@ def run(script: str, arguments: list[str]) -> str:
 
 
 def main() -> None:
+    if ONLY:
+        rerun_one(ONLY)
+        return
     sections = [
         f"# Benchmarks\n\nWritten by `make bench` ({'quick' if QUICK else 'full'} sizes).\n\n## Machine\n\n"
         f"{machine_facts()}"
@@ -82,10 +88,25 @@ def main() -> None:
     for script, arguments, quick_arguments in BENCHMARKS:
         print(f"running {script} ...", file=sys.stderr, flush=True)
         sections.append(f"## {script}\n\n{run(script, quick_arguments if QUICK else arguments)}")
-    target = ROOT / "docs" / "BENCHMARKS.md"
-    target.parent.mkdir(exist_ok=True)
-    target.write_text("\n".join(sections))
-    print(f"wrote {target}", file=sys.stderr)
+    TARGET.parent.mkdir(exist_ok=True)
+    TARGET.write_text("\n".join(sections))
+    print(f"wrote {TARGET}", file=sys.stderr)
+
+
+def rerun_one(script: str) -> None:
+    entry = next((b for b in BENCHMARKS if b[0] == script), None)
+    if entry is None or not TARGET.exists():
+        raise SystemExit(f"BENCH_ONLY: {script!r} is not a benchmark, or {TARGET} does not exist yet")
+    print(f"running {script} ...", file=sys.stderr, flush=True)
+    body = run(script, entry[2] if QUICK else entry[1])
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = f"{script}\n\n_Re-run alone on {when}, on the machine above._\n\n{body}"
+    parts = TARGET.read_text().split("\n## ")  # parts[0] is the title and the machine
+    replaced = [section if part.startswith(f"{script}\n") else part for part in parts]
+    if replaced == parts:
+        replaced.append(section)
+    TARGET.write_text("\n## ".join(replaced))
+    print(f"replaced the {script} section of {TARGET}", file=sys.stderr)
 
 
 if __name__ == "__main__":
