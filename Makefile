@@ -41,6 +41,8 @@ unit: install
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || scripts/install-system-deps.sh
 
+## make bench: every benchmark at full size into docs/BENCHMARKS.md (BENCH_QUICK=1: small sizes;
+## BENCH_ONLY=bench_issue.py: re-run one and replace only its section).
 bench: install
 	$(BIN)/python scripts/run_benchmarks.py
 
