@@ -98,6 +98,18 @@ def make_session_factory(bind: Engine | Connection) -> sessionmaker[Session]:
 
 
 @contextmanager
+def committing(session: Session) -> Iterator[Session]:
+    """One transaction on an existing session: committed when the block ends (read-only blocks too, so no
+    lock outlives them), rolled back when it raises."""
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+
+
+@contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any exception."""
     with factory() as session, session.begin():

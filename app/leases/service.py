@@ -1,15 +1,16 @@
 """The lease lifecycle: the only place that changes lease state.
 
 Issuance keeps invariant 2 by its order: decide → write-ahead row (``issuing``) committed → Vault →
-activate with its ledger event in one transaction. Ending keeps invariant 3 (see ``ending``).
+activate with its ledger event in one transaction (judged again first if the configuration changed
+meanwhile). Ending keeps invariant 3 (see ``ending``); re-evaluation after a configuration change is in
+``reevaluation``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,8 +23,8 @@ from app.audit.ledger import SYSTEM, Actor, EventSubject, Ledger
 from app.clock import Clock
 from app.config_snapshot.generation import read_generation
 from app.config_snapshot.snapshot import ConfigSnapshot
-from app.db import make_session_factory
-from app.decision.policy import CalendarFacts, Decision, PolicyView, check_policy, decide, renewal_decision
+from app.db import committing
+from app.decision.policy import Decision, PolicyView, decide, renewal_decision
 from app.decision.reasons import (
     FREEZE_ACTIVE,
     MAX_ACTIVE_REACHED,
@@ -37,7 +38,7 @@ from app.identity.claims import ref_problem
 from app.identity.errors import TokenRejected
 from app.identity.workload import VerifiedToken, WorkloadIdentity
 from app.instants import format_instant
-from app.leases import batch, ending
+from app.leases import ending, reevaluation
 from app.leases.models import Lease, LeaseStatus, SeenToken
 from app.policies.models import Policy
 from app.policies.service import to_view
@@ -47,8 +48,6 @@ from app.vault.port import IssuedCredential, SecretBackend, SecretSpec, VaultErr
 from app.windows.calendar import Calendar
 
 LIVE_STATUSES = (LeaseStatus.ISSUING, LeaseStatus.ACTIVE)
-# Re-evaluation marks this many leases per transaction: revocations start once the first chunk committed.
-MARK_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +106,9 @@ class LeaseService:
         self._clock = clock
         self._config = config
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        """One transaction on the caller's session: committed when the block ends (read-only blocks too,
-        so no lock outlives them), rolled back when it raises. Vault is only called between blocks."""
-        try:
-            yield self._session
-        except BaseException:
-            self._session.rollback()
-            raise
-        self._session.commit()
+    def _transaction(self) -> contextlib.AbstractContextManager[Session]:
+        """One transaction on the caller's session (Vault is only called between them)."""
+        return committing(self._session)
 
     # --- issuance ------------------------------------------------------------------------------------
 
@@ -395,7 +387,7 @@ class LeaseService:
         config = ConfigSnapshot.load(session, generation)
         policy = config.policy(lease.policy)
         facts = config.calendar.facts(policy, self._clock.now()) if policy is not None else None
-        reasons = _lease_reasons(lease, policy, facts)
+        reasons = reevaluation.lease_reasons(lease, policy, facts)
         if config.secret(lease.secret) is None:
             reasons.append(Reason(UNKNOWN_SECRET, f"the secret {lease.secret!r} no longer exists"))
         return reasons
@@ -657,78 +649,10 @@ class LeaseService:
     # --- re-evaluation ---------------------------------------------------------------------------------
 
     def reevaluate_active_leases(self, *, policies: set[str] | None, actor: Actor) -> int:
-        """End the active leases (under ``policies``; None: all) that the configuration as it is now would
-        not grant. Chunk by chunk, leases are locked, judged, marked ``revoking`` and claimed in one
-        transaction; once a chunk's intent is committed its revocations start, and finished revocations
-        settle while later chunks are marked and revoked. Returns how many it ended (those Vault did not
-        confirm stay ``revoking`` and are retried)."""
-        with self._transaction() as session:
-            query = select(Lease.id).where(Lease.status == LeaseStatus.ACTIVE).order_by(Lease.id)
-            if policies is not None:
-                query = query.where(Lease.policy.in_(sorted(policies)))
-            lease_ids = list(session.scalars(query))
-        if not lease_ids:
-            return 0
-        settle_sessions = make_session_factory(self._session.get_bind())
-        queue = self._mark_doomed(lease_ids)
-        settled = batch.revoke_in_pipeline(self._vault, settle_sessions, self._clock, queue, actor=actor)
-        return settled.ended
-
-    def _mark_doomed(self, lease_ids: Sequence[str]) -> Iterator[Lease]:
-        """Yield, chunk after committed chunk, the leases the configuration no longer grants, each already
-        marked ``revoking`` and claimed for its place in the queue."""
-        queued = 0
-        for start in range(0, len(lease_ids), MARK_CHUNK):
-            with self._transaction() as session:
-                query = (
-                    select(Lease)
-                    .where(Lease.id.in_(lease_ids[start : start + MARK_CHUNK]))
-                    .where(Lease.status == LeaseStatus.ACTIVE)  # not ended meanwhile
-                    .order_by(Lease.id)
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                )
-                leases = session.scalars(query).all()
-                now = self._clock.now()
-                doomed = self._doomed(session, leases, now)
-                for lease, reasons in doomed:
-                    frozen = any(r.code == FREEZE_ACTIVE for r in reasons)
-                    ending.begin_end(
-                        lease,
-                        final_status=LeaseStatus.REVOKED,
-                        end_reason="freeze" if frozen else "policy_changed",
-                        now=now,
-                        note=", ".join(sorted({r.code for r in reasons})),
-                    )
-                chunk = [lease for lease, _ in doomed]
-                batch.claim_in_queue_order(chunk, now=now, ahead=queued)
-            queued += len(chunk)
-            yield from chunk
-
-    def _doomed(
-        self, session: Session, leases: Sequence[Lease], now: datetime
-    ) -> list[tuple[Lease, list[Reason]]]:
-        calendar = Calendar.load(session)
-        views = {p.name: to_view(p) for p in session.scalars(select(Policy))}
-        facts = {name: calendar.facts(view, now) for name, view in views.items()}
-        doomed = []
-        for lease in leases:
-            reasons = _lease_reasons(lease, views.get(lease.policy), facts.get(lease.policy))
-            if reasons:
-                doomed.append((lease, reasons))
-        return doomed
-
-
-def _lease_reasons(lease: Lease, view: PolicyView | None, facts: CalendarFacts | None) -> list[Reason]:
-    """Why the configuration as it is now would not grant this lease (max_active aside: a lower cap does
-    not take back what was granted)."""
-    if view is None or facts is None:
-        return [Reason(NO_POLICY, f"policy {lease.policy!r} no longer exists")]
-    identity = WorkloadIdentity.from_dict(lease.identity)
-    reasons = check_policy(identity, view, facts=facts, active_count=0, ref_problem=ref_problem(identity))
-    if lease.secret not in view.secrets:
-        reasons.append(Reason(NO_POLICY, f"the policy no longer names secret {lease.secret!r}", view.name))
-    return reasons
+        """End the active leases (under ``policies``; None: all) the configuration no longer grants."""
+        return reevaluation.reevaluate(
+            self._session, self._vault, self._clock, policies=policies, actor=actor
+        )
 
 
 def _require_owner(lease: Lease, identity: WorkloadIdentity) -> None:
