@@ -17,6 +17,7 @@ from app import errors, http, ratelimit
 from app.clock import Clock, SystemClock
 from app.config import INSTANCE_DIR, Settings, load_settings, require_secret_key
 from app.errors import AppError
+from app.openapi import make_api
 from app.ratelimit import FailureLimiter
 from app.runtime import build_runtime
 from app.vault.port import SecretBackend
@@ -51,7 +52,7 @@ def create_app(
     )
     app.extensions["transom"] = build_runtime(settings, clock=clock or SystemClock(), vault=vault)
 
-    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name)})
+    api = make_api(app, marshmallow_plugin=MarshmallowPlugin(schema_name_resolver=_schema_name))
     _register_blueprints(api)
     errors.init_app(app)  # after Api(), whose own HTTP error handler this replaces
     http.init_app(app)

@@ -22,6 +22,34 @@ from app.tokens.service import TOKEN_PREFIX, find_live_token
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# OpenAPI security schemes (registered by the app factory); each decorator documents the ones it accepts.
+BROKER_TOKEN = "brokerToken"
+CI_TOKEN = "ciToken"
+SECURITY_SCHEMES = {
+    BROKER_TOKEN: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A broker API token (`trn_...`) of an admin or an auditor",
+    },
+    CI_TOKEN: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "The CI job's OIDC ID token, from a registered issuer",
+    },
+}
+
+
+def _documents_security(wrapper: Callable[P, R], *schemes: str) -> Callable[P, R]:
+    """Add ``security`` to the view's OpenAPI operation (flask-smorest reads ``_apidoc`` when the route is
+    registered, which happens after these decorators ran)."""
+    apidoc = dict(getattr(wrapper, "_apidoc", {}))
+    manual = dict(apidoc.get("manual_doc", {}))
+    manual["security"] = [{scheme: []} for scheme in schemes]
+    apidoc["manual_doc"] = manual
+    wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+    return wrapper
+
 
 @dataclass(frozen=True, slots=True)
 class BrokerCaller:
@@ -61,7 +89,7 @@ def _require_roles(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 raise Forbidden(f"The {caller.role} role may not do this.")
             return view(*args, **kwargs)
 
-        return wrapper
+        return _documents_security(wrapper, BROKER_TOKEN)
 
     return decorator
 
@@ -103,7 +131,7 @@ def require_workload(view: Callable[P, R]) -> Callable[P, R]:
         _verify_workload(value)
         return view(*args, **kwargs)
 
-    return wrapper
+    return _documents_security(wrapper, CI_TOKEN)
 
 
 def require_workload_or_reader(view: Callable[P, R]) -> Callable[P, R]:
@@ -118,4 +146,4 @@ def require_workload_or_reader(view: Callable[P, R]) -> Callable[P, R]:
             _verify_workload(value)
         return view(*args, **kwargs)
 
-    return wrapper
+    return _documents_security(wrapper, CI_TOKEN, BROKER_TOKEN)

@@ -41,6 +41,25 @@ def test_openapi_document_lists_every_route(client: FlaskClient) -> None:
         assert path in paths, path
 
 
+def test_openapi_document_says_which_credential_each_route_takes(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    assert set(spec["components"]["securitySchemes"]) == {"brokerToken", "ciToken"}
+    paths = spec["paths"]
+    assert paths["/v1/leases"]["post"]["security"] == [{"ciToken": []}]
+    assert paths["/v1/policies"]["post"]["security"] == [{"brokerToken": []}]
+    assert paths["/v1/audit/events"]["get"]["security"] == [{"brokerToken": []}]
+    assert {"ciToken": []} in paths["/v1/leases/{lease_id}"]["get"]["security"]
+    assert "security" not in paths["/healthz"]["get"]
+
+
+def test_openapi_document_describes_errors_as_problem_json(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    default = spec["components"]["responses"]["DEFAULT_ERROR"]
+    assert list(default["content"]) == ["application/problem+json"]
+    schema = default["content"]["application/problem+json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/Problem"}
+
+
 def _assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status
     assert response.headers["Content-Type"] == "application/problem+json"
