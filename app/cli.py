@@ -1,100 +1,45 @@
-"""The `transom` command: deployers' start-up commands. As thin as the views."""
+"""The `transom` command. Each subcommand is imported only when it runs, so `transom lease` in a CI job
+starts without loading the server (Flask, SQLAlchemy, Alembic)."""
 
 from __future__ import annotations
 
-import os
-import sys
+import importlib
 
 import click
 
-from app.admin.cli import COMMANDS as ADMIN_COMMANDS
-from app.audit.ledger import Actor, Ledger
-from app.client.cli import lease
-from app.clock import SystemClock
-from app.config import PROJECT_ROOT, ConfigError, Settings, load_settings
-from app.db import make_engine, make_session_factory, transaction
-from app.decision.durations import parse_duration
-from app.devserver.cli import dev
-from app.scheduler.cli import worker
-from app.schema import upgrade_database
-from app.tokens.service import ROLES, TokenService
+# name → "module:attribute" of the click command
+COMMANDS = {
+    "lease": "app.client.cli:lease",
+    "apply": "app.admin.apply_command:apply",
+    "policies": "app.admin.policies_command:policies",
+    "leases": "app.admin.leases_command:leases",
+    "windows": "app.admin.windows_command:windows",
+    "audit": "app.admin.audit_command:audit",
+    "db": "app.server_commands:db",
+    "tokens": "app.server_commands:tokens",
+    "serve": "app.server_commands:serve",
+    "worker": "app.scheduler.cli:worker",
+    "dev": "app.devserver.cli:dev",
+}
 
-GUNICORN_CONFIG = PROJECT_ROOT / "config" / "gunicorn.conf.py"
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 def main() -> None:
     """Transom: a secrets broker with just-in-time leases for CI pipelines."""
 
 
-@main.group()
-def db() -> None:
-    """Database schema (Alembic migrations)."""
-
-
-@db.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every migration to TRANSOM_DATABASE_URL."""
-    settings = _settings()
-    upgrade_database(settings.database_url)
-    click.echo("database is at the newest schema", err=True)
-
-
-@main.group()
-def tokens() -> None:
-    """Broker API tokens for admins and auditors."""
-
-
-@tokens.command("create")
-@click.option("--name", required=True, help="A unique name for the token.")
-@click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--ttl", default=None, help="Lifetime, e.g. 90d; none: no expiry.")
-def tokens_create(name: str, role: str, ttl: str | None) -> None:
-    """Create a token and print it, alone, on stdout (it is shown only this once)."""
-    settings = _settings()
-    try:
-        lifetime = parse_duration(ttl) if ttl else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--ttl") from None
-    engine = make_engine(settings.database_url)
-    clock = SystemClock()
-    try:
-        with transaction(make_session_factory(engine)) as session:
-            service = TokenService(session, clock, Ledger(session, clock))
-            new = service.create_token(name, role, lifetime, actor=Actor("system", "cli"))
-    except Exception as exc:
-        raise click.ClickException(getattr(exc, "detail", None) or "could not create the token") from None
-    finally:
-        engine.dispose()
-    click.echo(new.token)
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Serve the API with gunicorn (config/gunicorn.conf.py)."""
-    _settings()  # fail here, with the setting's name, rather than in every gunicorn worker
-    os.environ["TRANSOM_BIND"] = f"{host}:{port}"
-    argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "app.wsgi:app"]
-    os.execv(sys.executable, argv)
-
-
-def _register_commands() -> None:
-    main.add_command(worker)
-    main.add_command(dev)
-    main.add_command(lease)
-    for command_ in ADMIN_COMMANDS:
-        main.add_command(command_)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-_register_commands()
 if __name__ == "__main__":
     main()

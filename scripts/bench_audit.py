@@ -38,11 +38,11 @@ sys.path.insert(0, str(ROOT))  # the ledger filler lives with the tests that use
 
 from app import create_app  # noqa: E402
 from app.audit.ledger import Actor, Ledger, verify_chain  # noqa: E402
-from app.cli import upgrade_database  # noqa: E402
 from app.clock import SystemClock  # noqa: E402
 from app.db import transaction  # noqa: E402
 from app.instants import format_instant  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
+from app.schema import upgrade_database  # noqa: E402
 from app.tokens.service import TokenService  # noqa: E402
 from tests.integration.audit.ledger_fill import BRANCHES, START, fill, repository_name  # noqa: E402
 
