@@ -52,7 +52,6 @@ from app.leases.models import Lease, LeaseStatus
 from app.scheduler.revocations import REVOKE_THREADS
 from app.vault.hvac_backend import HvacBackend
 from scripts.bench_revoke import direct_hvac, workers
-from scripts.benchenv import free_port, transom_env
 from tests.integration.scheduler.lease_seeding import (
     IDENTITY,
     TOKEN_SPEC,
@@ -64,6 +63,7 @@ from tests.integration.scheduler.lease_seeding import (
 from tests.support.databases import PostgresDatabases
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
+from tests.support.processes import free_port, transom_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VAULT_TTL = timedelta(hours=1)  # Vault must not end a token before the freeze does

@@ -29,10 +29,10 @@ import psycopg
 import requests
 from sqlalchemy.engine import make_url
 
-from scripts.benchenv import free_port, transom_env
 from tests.support.databases import PostgresDatabases
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
+from tests.support.processes import free_port, transom_env
 
 
 @contextmanager

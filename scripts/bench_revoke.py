@@ -35,10 +35,10 @@ from app.db import make_engine, make_session_factory
 from app.leases.models import Lease
 from app.scheduler.revocations import REVOKE_THREADS
 from app.vault.hvac_backend import HvacBackend
-from scripts.benchenv import transom_env
 from tests.integration.scheduler.lease_seeding import TOKEN_SPEC, seed_leases
 from tests.support.databases import PostgresDatabases
 from tests.support.openbao import DEPLOY_PROD_HCL, DEPLOY_PROD_POLICY, OpenBaoServer
+from tests.support.processes import transom_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VAULT_TTL = timedelta(hours=1)  # Vault must not end a token before the workers do

@@ -11,16 +11,25 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.audit.ledger import Actor, Ledger
-from app.clock import SystemClock
+from app.clock import Clock, SystemClock
 from app.db import transaction
 from app.runtime import Runtime
 from app.tokens.service import TokenService
+from app.vault.port import SecretBackend
 from tests.support.broker import Broker
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
 
 
-def make_app(database_url: str, openbao: Any, **overrides: Any) -> Flask:
+def make_app(
+    database_url: str,
+    openbao: Any,
+    *,
+    vault: SecretBackend | None = None,
+    clock: Clock | None = None,
+    **overrides: Any,
+) -> Flask:
+    """The broker on ``database_url`` and the test OpenBao; ``vault`` and ``clock`` replace the real ones."""
     settings = {
         "env": "test",
         "database_url": database_url,
@@ -29,7 +38,7 @@ def make_app(database_url: str, openbao: Any, **overrides: Any) -> Flask:
         "allow_insecure_issuers": True,
         **overrides,
     }
-    return create_app(settings)
+    return create_app(settings, vault=vault, clock=clock)
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ import itertools
 import os
 import random
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -54,6 +53,7 @@ from tests.e2e.scheduler.worker_processes import PROJECT_ROOT, TRANSOM, WorkerPr
 from tests.support.databases import PG_HOST, PG_PORT, PG_USER, PostgresDatabases
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import DATABASE_MOUNT, DATABASE_ROLE, OpenBaoServer
+from tests.support.processes import free_port
 
 PG_PARAMS: dict[str, Any] = {"host": PG_HOST, "port": PG_PORT, "user": PG_USER, "dbname": "postgres"}
 
@@ -108,12 +108,6 @@ class SoakOptions:
 
 
 # ------------------------------------------------------------------------------------------ processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int | None:

@@ -8,7 +8,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +20,12 @@ import pytest
 import requests
 
 from app.config import PROJECT_ROOT
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow
 
 TRANSOM = [sys.executable, "-c", "from app.cli import main; main(prog_name='transom')"]
 START_TIMEOUT = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _descendants(pid: int) -> set[int]:
@@ -96,7 +90,7 @@ class DevRun:
 
 @contextmanager
 def dev_server(instance: Path, tmp_path: Path, name: str) -> Iterator[DevRun]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRANSOM_", "GITHUB_", "ACTIONS_"))}
     env["TRANSOM_INSTANCE_DIR"] = str(instance)
     stdout_path, stderr_path = tmp_path / f"{name}.out", tmp_path / f"{name}.err"

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import make_engine, make_session_factory
 from app.leases.models import LeaseStatus
 from app.vault.hvac_backend import HvacBackend
-from tests.e2e.scheduler.worker_processes import PROJECT_ROOT, TRANSOM, free_port, wait_until, worker_env
+from tests.e2e.scheduler.worker_processes import PROJECT_ROOT, TRANSOM, wait_until, worker_env
 from tests.integration.scheduler.lease_seeding import load_lease, seed_leases, token_works
 from tests.support.openbao import OpenBaoServer
+from tests.support.processes import free_port
 
 
 def test_the_single_gunicorn_worker_runs_the_scheduler_and_revokes_on_time(

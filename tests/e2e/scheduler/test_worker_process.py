@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.leases.models import Lease, LeaseStatus
 from app.vault.hvac_backend import HvacBackend
 from tests.e2e.scheduler.conftest import StartWorker
-from tests.e2e.scheduler.worker_processes import free_port, wait_until
+from tests.e2e.scheduler.worker_processes import wait_until
 from tests.integration.scheduler.lease_seeding import (
     end_event_counts,
     load_lease,
@@ -22,6 +22,7 @@ from tests.integration.scheduler.lease_seeding import (
     token_works,
 )
 from tests.support.openbao import OpenBaoServer
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.postgres
 

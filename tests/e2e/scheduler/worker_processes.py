@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,28 +12,15 @@ from pathlib import Path
 from typing import IO
 
 from tests.support.openbao import OpenBaoServer
+from tests.support.processes import transom_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 TRANSOM = [sys.executable, "-m", "app.cli"]
 
 
 def worker_env(database_url: str, vault: OpenBaoServer, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSOM_")}
-    env.update(
-        TRANSOM_ENV="test",
-        TRANSOM_DATABASE_URL=database_url,
-        TRANSOM_VAULT_ADDR=vault.addr,
-        TRANSOM_VAULT_TOKEN=vault.root_token,
-        TRANSOM_LOG_LEVEL="INFO",
-        **extra,
-    )
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """The environment of a worker (INFO logs, which the tests read); ``extra``: whole variable names."""
+    return {**transom_env(database_url, vault, log_level="INFO"), **extra}
 
 
 class WorkerProcess:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,25 +14,9 @@ import pytest
 import requests
 
 from tests.support.openbao import OpenBaoServer
+from tests.support.processes import free_port, transom_env
 
 TRANSOM = [sys.executable, "-m", "app.cli"]
-
-
-def _env(database_url: str, openbao: OpenBaoServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSOM_")}
-    env.update(
-        TRANSOM_ENV="test",
-        TRANSOM_DATABASE_URL=database_url,
-        TRANSOM_VAULT_ADDR=openbao.addr,
-        TRANSOM_VAULT_TOKEN=openbao.root_token,
-    )
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -45,9 +28,9 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def served(empty_database: str, openbao: OpenBaoServer) -> Iterator[tuple[str, dict[str, str]]]:
-    env = _env(empty_database, openbao)
+    env = transom_env(empty_database, openbao)
     subprocess.run([*TRANSOM, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=60)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [*TRANSOM, "serve", "--port", str(port)],
         env={**env, "TRANSOM_WORKERS": "2"},
@@ -107,7 +90,7 @@ def test_serve_under_gunicorn_with_a_cli_minted_token(served: tuple[str, dict[st
 
 
 def test_a_bad_setting_fails_at_start_naming_it(openbao: OpenBaoServer, tmp_path: Path) -> None:
-    env = {**_env(f"sqlite:///{tmp_path / 'x.db'}", openbao), "TRANSOM_SCHEDULER": "sometimes"}
+    env = {**transom_env(f"sqlite:///{tmp_path / 'x.db'}", openbao), "TRANSOM_SCHEDULER": "sometimes"}
     result = subprocess.run([*TRANSOM, "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "scheduler" in result.stderr

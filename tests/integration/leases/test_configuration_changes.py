@@ -14,7 +14,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app import create_app
 from app.config_snapshot.generation import read_generation
 from app.instants import format_instant
 from app.leases.models import Lease, LeaseStatus
@@ -180,16 +179,7 @@ def racing_broker(
         admin.policy()
         real = HvacBackend(vault.addr, token=vault.root_token)
         racing = ChangeWhileIssuing(real, lambda: change(admin))
-        issuing_app = create_app(
-            {
-                "env": "test",
-                "database_url": database_url,
-                "vault_addr": vault.addr,
-                "vault_token": vault.root_token,
-                "allow_insecure_issuers": True,
-            },
-            vault=racing,
-        )
+        issuing_app = make_app(database_url, vault, vault=racing)
         apps.extend([admin_app, issuing_app])
         backends.append(real)
         ci = Broker(issuing_app, issuing_app.test_client(), admin_token, oidc_issuer, vault, admin.kv_path)

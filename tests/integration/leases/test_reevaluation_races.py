@@ -16,7 +16,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app import create_app
 from app.audit.ledger import SYSTEM, Ledger
 from app.audit.models import AuditEvent
 from app.clock import SystemClock
@@ -28,7 +27,7 @@ from app.leases.models import Lease, LeaseStatus
 from app.scheduler.jobs import retry_revocations
 from app.vault.hvac_backend import HvacBackend
 from app.vault.port import SecretBackend, VaultHandle
-from tests.integration.conftest import create_broker_token, rt
+from tests.integration.conftest import create_broker_token, make_app, rt
 from tests.support.broker import Broker
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
@@ -62,16 +61,7 @@ def hooked(
     """A broker whose Vault runs a hook before its first revocation, and the ids of its active leases."""
     real = HvacBackend(vault.addr, token=vault.root_token)
     backend = HookOnFirstRevoke(real)
-    app: Flask = create_app(
-        {
-            "env": "test",
-            "database_url": database_url,
-            "vault_addr": vault.addr,
-            "vault_token": vault.root_token,
-            "allow_insecure_issuers": True,
-        },
-        vault=backend,
-    )
+    app = make_app(database_url, vault, vault=backend)
     broker = Broker(app, app.test_client(), create_broker_token(app, "admin"), oidc_issuer, vault)
     broker.register_issuer()
     broker.token_secret()

@@ -9,9 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.clock import FrozenClock
-from tests.integration.conftest import create_broker_token, rt
+from tests.integration.conftest import create_broker_token, make_app, rt
 from tests.support.openbao import OpenBaoServer
 
 LIMIT = 5
@@ -25,17 +24,7 @@ def clock() -> FrozenClock:
 
 
 def _app(database_url: str, openbao: OpenBaoServer, clock: FrozenClock, **settings: object) -> Flask:
-    return create_app(
-        {
-            "env": "test",
-            "database_url": database_url,
-            "vault_addr": openbao.addr,
-            "vault_token": openbao.root_token,
-            "auth_failures_per_minute": LIMIT,
-            **settings,
-        },
-        clock=clock,
-    )
+    return make_app(database_url, openbao, clock=clock, auth_failures_per_minute=LIMIT, **settings)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""What the benchmarks share to start broker processes: a free port, and a `transom` process environment."""
+"""What starts `transom` processes needs, in tests and benchmarks: a free port and the process environment."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.support.openbao import OpenBaoServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
