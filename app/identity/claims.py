@@ -34,6 +34,7 @@ _GITHUB: Mapping[str, str] = {
     "actor": "actor",
     "event": "event_name",
     "sha": "sha",
+    "workflow": "job_workflow_ref",
 }
 _GITLAB: Mapping[str, str] = {
     "subject": "sub",
@@ -50,6 +51,8 @@ _GITLAB: Mapping[str, str] = {
     "actor": "user_login",
     "event": "pipeline_source",
     "sha": "sha",
+    "workflow": "ci_config_ref_uri",
+    "environment_protected": "environment_protected",
 }
 _TEXT_FIELDS = (
     "subject",
@@ -64,6 +67,7 @@ _TEXT_FIELDS = (
     "actor",
     "event",
     "sha",
+    "workflow",
 )
 
 
@@ -91,6 +95,7 @@ def map_claims(config: IssuerConfig, claims: Mapping[str, Any]) -> WorkloadIdent
         ref = text("ref")
     ref_type, branch, tag = split_ref(ref, claimed_type)
     protected_claim = claim_map.get("ref_protected")
+    environment_protected_claim = claim_map.get("environment_protected")
     values = {name: text(name) for name in _TEXT_FIELDS}
     return WorkloadIdentity(
         issuer=config.name,
@@ -99,6 +104,9 @@ def map_claims(config: IssuerConfig, claims: Mapping[str, Any]) -> WorkloadIdent
         branch=branch,
         tag=tag,
         ref_protected=_flag(_lookup(claims, protected_claim)) if protected_claim else None,
+        environment_protected=(
+            _flag(_lookup(claims, environment_protected_claim)) if environment_protected_claim else None
+        ),
         **values,
     )
 

@@ -39,6 +39,8 @@ CLAIM_MAP_KEYS: frozenset[str] = frozenset(
         "actor",
         "event",
         "sha",
+        "workflow",
+        "environment_protected",
     }
 )
 

@@ -27,6 +27,7 @@ class WorkloadIdentity:
     tag: str | None = None
     ref_protected: bool | None = None  # None: the token did not say
     environment: str | None = None
+    environment_protected: bool | None = None  # GitLab only; None: the token did not say
     runner_environment: str | None = None
     runner_id: str | None = None
     pipeline_id: str | None = None
@@ -35,6 +36,7 @@ class WorkloadIdentity:
     actor: str | None = None
     event: str | None = None
     sha: str | None = None
+    workflow: str | None = None  # GitHub job_workflow_ref, GitLab ci_config_ref_uri
 
     def workload_tuple(self) -> tuple[str | None, ...]:
         """What owns a lease (DESIGN.md): issuer, repository, pipeline_id, run_attempt, job_id."""

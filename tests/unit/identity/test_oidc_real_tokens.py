@@ -64,6 +64,7 @@ def test_github_push_to_main(verifier: TokenVerifier, issuer: OidcIssuer, clock:
         actor="octocat",
         event="push",
         sha="a" * 40,
+        workflow="acme/payments/.github/workflows/deploy.yml@refs/heads/main",
     )
     assert verified.issued_at == clock.now()
     assert verified.expires_at == clock.now() + timedelta(minutes=5)
@@ -145,7 +146,20 @@ def test_gitlab_protected_branch(verifier: TokenVerifier, gitlab_registered: Oid
         actor="alice",
         event="push",
         sha="b" * 40,
+        workflow="gitlab.com/acme/payments//.gitlab-ci.yml@refs/heads/main",
     )
+
+
+def test_gitlab_protected_environment_and_workflow(
+    verifier: TokenVerifier, gitlab_registered: OidcIssuer
+) -> None:
+    claims = gitlab_registered.gitlab_claims(environment="production")
+    claims["environment_protected"] = "true"
+    identity = verifier.verify(gitlab_registered.mint(claims=claims)).identity
+    assert (identity.environment, identity.environment_protected) == ("production", True)
+    claims = gitlab_registered.gitlab_claims(environment="review")
+    claims["environment_protected"] = "false"
+    assert verifier.verify(gitlab_registered.mint(claims=claims)).identity.environment_protected is False
 
 
 def test_gitlab_unprotected_tag(verifier: TokenVerifier, gitlab_registered: OidcIssuer) -> None:
