@@ -131,6 +131,7 @@ def _policy(data: Mapping[str, Any]) -> dict[str, Any]:
     max_ttl: timedelta = data["max_ttl"]
     runners = data.get("runners") or {}
     events = data.get("events")
+    repository_ids = data.get("repository_ids")  # strings already: the schema reads numbers as strings
     return {
         "name": data["name"],
         "issuer": data["issuer"],
@@ -142,9 +143,11 @@ def _policy(data: Mapping[str, Any]) -> dict[str, Any]:
         "environments": _set(data.get("environments")),
         "runners": {
             "environments": _set(runners.get("environments")),
-            "ids": _set([str(i) for i in runners.get("ids") or []]),
+            "ids": _set(runners.get("ids")),
         },
         "events": None if events is None else _set(events),
+        "repository_ids": None if repository_ids is None else _set(repository_ids),
+        "require_protected_environment": bool(data.get("require_protected_environment")),
         "windows": _set(data["windows"]),
         # Without a default_ttl the broker uses 15 minutes, or max_ttl when that is shorter.
         "default_ttl": _seconds(data.get("default_ttl") or min(DEFAULT_TTL_CAP, max_ttl)),

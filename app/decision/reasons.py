@@ -19,7 +19,7 @@ class Reason:
         return data
 
 
-# Reason codes of API.md, for lease denials.
+# Reason codes of docs/API.md, for lease denials.
 UNKNOWN_SECRET = "unknown_secret"
 NO_POLICY = "no_policy"
 ISSUER_NOT_ALLOWED = "issuer_not_allowed"
@@ -28,6 +28,10 @@ BRANCH_NOT_ALLOWED = "branch_not_allowed"
 TAG_NOT_ALLOWED = "tag_not_allowed"
 REF_NOT_PROTECTED = "ref_not_protected"
 ENVIRONMENT_NOT_ALLOWED = "environment_not_allowed"
+# The policy requires a protected environment and the token's is not, or does not say (GitLab's
+# environment_protected; GitHub states none). An addition to docs/API.md's codes. A repository_ids mismatch
+# reuses repository_not_allowed, its message naming the id.
+ENVIRONMENT_NOT_PROTECTED = "environment_not_protected"
 RUNNER_NOT_ALLOWED = "runner_not_allowed"
 EVENT_NOT_ALLOWED = "event_not_allowed"
 OUTSIDE_WINDOW = "outside_window"

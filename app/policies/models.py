@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime
@@ -24,7 +24,9 @@ class Policy(Base):
     environments: Mapped[list[str]] = mapped_column(JSON)
     runner_environments: Mapped[list[str]] = mapped_column(JSON)
     runner_ids: Mapped[list[str]] = mapped_column(JSON)
-    events: Mapped[list[str] | None] = mapped_column(JSON)  # None: every event but untrusted ones
+    events: Mapped[list[str] | None] = mapped_column(JSON)  # None: the trusted default events
+    repository_ids: Mapped[list[str] | None] = mapped_column(JSON)  # None: any id; else one must match
+    require_protected_environment: Mapped[bool] = mapped_column(default=False, server_default=false())
     windows: Mapped[list[str]] = mapped_column(JSON)
     default_ttl_seconds: Mapped[int]
     max_ttl_seconds: Mapped[int]

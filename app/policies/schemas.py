@@ -24,9 +24,31 @@ def _strings(**kwargs: Any) -> fields.List[str]:
     return fields.List(item, validate=validate.Length(max=MAX_LIST), **kwargs)
 
 
+class PlatformId(fields.Field[str]):
+    """A platform's id (repository, runner): a string or a whole number, read as a string, because tokens
+    state ids as strings (GitHub's ``repository_id`` is ``"123456"``) and admins write them as numbers."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        doc = {
+            "oneOf": [{"type": "string", "minLength": 1, "maxLength": 255}, {"type": "integer", "minimum": 0}]
+        }
+        super().__init__(metadata=doc, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValidationError("must be a string or a whole number")
+        if isinstance(value, int):
+            if value < 0:
+                raise ValidationError("must not be negative")
+            return str(value)
+        if not 1 <= len(value) <= 255:
+            raise ValidationError("must be 1 to 255 characters long")
+        return value
+
+
 class RunnersSchema(StrictSchema):
     environments = _strings(load_default=list)
-    ids = _strings(load_default=list)
+    ids = fields.List(PlatformId(), load_default=list, validate=validate.Length(max=MAX_LIST))
 
 
 class PolicyRequestSchema(StrictSchema):
@@ -45,6 +67,14 @@ class PolicyRequestSchema(StrictSchema):
         validate=validate.Length(max=MAX_LIST),
     )
     windows = fields.List(Name(), required=True, validate=validate.Length(1, MAX_LIST))
+    # When given, the token's repository id must be one of them as well (docs/API.md, "Policies").
+    repository_ids = fields.List(
+        PlatformId(),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(1, MAX_LIST, error="give 1 to {max} ids, or leave repository_ids out"),
+    )
+    require_protected_environment = fields.Boolean(load_default=False, truthy={True}, falsy={False})
     default_ttl = Duration(load_default=None)
     max_ttl = Duration(required=True)
     max_active = fields.Integer(
@@ -74,6 +104,8 @@ class PolicySchema(Schema):
     runners = fields.Function(lambda p: {"environments": p.runner_environments, "ids": p.runner_ids})
     events = fields.List(fields.String(), allow_none=True)
     windows = fields.List(fields.String())
+    repository_ids = fields.List(fields.String(), allow_none=True)
+    require_protected_environment = fields.Boolean()
     default_ttl = fields.Integer(attribute="default_ttl_seconds")
     max_ttl = fields.Integer(attribute="max_ttl_seconds")
     max_active = fields.Integer(allow_none=True)

@@ -23,6 +23,11 @@ ALWAYS_WINDOW = "always"
 DEFAULT_TTL_CAP = timedelta(minutes=15)
 
 
+def _ids(values: Iterable[str | int] | None) -> list[str] | None:
+    """Platform ids (repository, runner) as strings, as tokens state them; ``None`` stays absent."""
+    return None if values is None else list(dict.fromkeys(str(value) for value in values))
+
+
 def to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     max_ttl: timedelta = values["max_ttl"]
     # Without a default_ttl, a lease lasts 15 minutes (or max_ttl when that is shorter).
@@ -38,8 +43,10 @@ def to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
         "require_protected_ref": bool(values.get("require_protected_ref")),
         "environments": list(values.get("environments") or []),
         "runner_environments": list(runners.get("environments") or []),
-        "runner_ids": [str(i) for i in runners.get("ids") or []],
+        "runner_ids": _ids(runners.get("ids")) or [],
         "events": list(values["events"]) if values.get("events") is not None else None,
+        "repository_ids": _ids(values.get("repository_ids")),
+        "require_protected_environment": bool(values.get("require_protected_environment")),
         "windows": list(dict.fromkeys(values["windows"])),
         "default_ttl_seconds": int(default_ttl.total_seconds()),
         "max_ttl_seconds": int(max_ttl.total_seconds()),
@@ -64,6 +71,8 @@ def to_view(policy: Policy) -> PolicyView:
         default_ttl=timedelta(seconds=policy.default_ttl_seconds),
         max_ttl=timedelta(seconds=policy.max_ttl_seconds),
         max_active=policy.max_active,
+        repository_ids=tuple(policy.repository_ids) if policy.repository_ids is not None else None,
+        require_protected_environment=policy.require_protected_environment,
     )
 
 

@@ -96,7 +96,8 @@ def test_a_freeze_that_begins_revokes_the_leases_it_covers(broker: Broker) -> No
 @pytest.mark.parametrize(
     ("policy_changes", "claims", "expected"),
     [
-        ({}, {"repo": "evil/payments"}, {"repository_not_allowed"}),
+        # A repository no policy allows is an outsider: it learns nothing of the configuration.
+        ({}, {"repo": "evil/payments"}, {"no_policy"}),
         ({}, {"ref": "refs/heads/feature/x"}, {"branch_not_allowed"}),
         ({}, {"ref": "refs/tags/v1.0"}, {"tag_not_allowed"}),
         ({"require_protected_ref": True}, {}, {"ref_not_protected"}),
@@ -105,10 +106,11 @@ def test_a_freeze_that_begins_revokes_the_leases_it_covers(broker: Broker) -> No
         ({}, {"event": "pull_request_target"}, {"event_not_allowed"}),
         ({"events": ["workflow_dispatch"]}, {"event": "push"}, {"event_not_allowed"}),
         ({}, {"ref": "refs/heads/a..b"}, {"invalid_ref"}),
+        ({}, {"event": "workflow_run"}, {"event_not_allowed"}),
         (
             {"environments": ["production"], "require_protected_ref": True},
-            {"repo": "evil/x", "environment": "dev"},
-            {"repository_not_allowed", "environment_not_allowed", "ref_not_protected"},
+            {"event": "issue_comment", "environment": "dev"},
+            {"event_not_allowed", "environment_not_allowed", "ref_not_protected"},
         ),
     ],
 )
@@ -135,6 +137,10 @@ def test_issuer_not_allowed_and_no_policy(broker: Broker) -> None:
             {"name": "other-ci", "issuer": other.url, "flavor": "github", "audiences": [other.audience]},
         )
         token = other.mint(claims=other.github_claims())
+        # No policy names that issuer: an outsider, told nothing more.
+        assert _codes(broker.request_lease("prod-vault-token", token)) == {"no_policy"}
+        # A policy for it (for another secret) makes it an insider, and it is told why.
+        broker.create("/v1/policies", _policy(name="other", issuer="other-ci", secrets=["prod-db-static"]))
         assert _codes(broker.request_lease("prod-vault-token", token)) == {"issuer_not_allowed"}
     broker.create("/v1/secrets", {"name": "orphan", "kind": "token", "policies": ["deploy-prod"]})
     assert _codes(broker.request_lease("orphan")) == {"no_policy"}
@@ -151,15 +157,15 @@ def test_max_active_caps_simultaneous_leases(broker: Broker) -> None:
 
 
 def test_denials_are_in_the_ledger_with_every_reason(broker: Broker) -> None:
-    broker.request_lease("prod-vault-token", broker.ci_token(repo="evil/x", ref="refs/heads/dev"))
+    broker.request_lease("prod-vault-token", broker.ci_token(ref="refs/heads/dev", event="workflow_run"))
     with broker.app.app_context():
         from app.audit.models import AuditEvent
         from app.http import db_session
 
         events = [e for e in db_session().query(AuditEvent).all() if e.action == "lease.denied"]
     assert len(events) == 1
-    assert {r["code"] for r in events[0].reasons} == {"repository_not_allowed", "branch_not_allowed"}
-    assert events[0].details["identity"]["repository"] == "evil/x"
+    assert {r["code"] for r in events[0].reasons} == {"branch_not_allowed", "event_not_allowed"}
+    assert events[0].details["identity"]["ref"] == "refs/heads/dev"
 
 
 def test_dry_run_evaluates_as_of_an_instant_without_using_the_token(broker: Broker) -> None:

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from app.decision import reasons as codes
 from app.decision.intervals import Interval
 from app.decision.policy import (
-    DEFAULT_DENIED_EVENTS,
     CalendarFacts,
     Decision,
     FreezeFact,
@@ -267,6 +266,42 @@ RULE_CASES = [
         who={"runner_environment": None, "runner_id": None},
         rules={"runner_environments": ()},
     ),
+    # repository ids
+    Case("repository id listed", (), who={"repository_id": "42"}, rules={"repository_ids": ("41", "42")}),
+    Case(
+        "repository id not listed: a name taken over",
+        (codes.REPOSITORY_NOT_ALLOWED,),
+        ("repository id '99' is not one of: 42",),
+        who={"repository_id": "99"},
+        rules={"repository_ids": ("42",)},
+    ),
+    Case(
+        "repository id unknown",
+        (codes.REPOSITORY_NOT_ALLOWED,),
+        ("states no repository id",),
+        rules={"repository_ids": ("42",)},
+    ),
+    Case("no repository ids: no restriction", (), who={"repository_id": "99"}),
+    # protected environment
+    Case(
+        "protected environment required and true",
+        (),
+        who={"environment_protected": True},
+        rules={"require_protected_environment": True},
+    ),
+    Case(
+        "protected environment required and false",
+        (codes.ENVIRONMENT_NOT_PROTECTED,),
+        ("environment 'production' is not protected",),
+        who={"environment_protected": False},
+        rules={"require_protected_environment": True},
+    ),
+    Case(
+        "protected environment required and unknown",
+        (codes.ENVIRONMENT_NOT_PROTECTED,),
+        ("does not state whether its environment is protected",),
+        rules={"require_protected_environment": True},
+    ),
     # events
     Case("default events allow push", ()),
     Case("default events allow workflow_dispatch", (), who={"event": "workflow_dispatch"}),
@@ -344,17 +379,6 @@ def test_rule(case: Case) -> None:
     messages = " | ".join(r.message for r in reasons)
     for fragment in case.fragments:
         assert fragment in messages
-
-
-@pytest.mark.parametrize("event", sorted(DEFAULT_DENIED_EVENTS))
-def test_default_events_deny_untrusted_code(event: str) -> None:
-    reasons = check_policy(identity(event=event), policy(), facts=OPEN, active_count=0, ref_problem=None)
-    assert [r.code for r in reasons] == [codes.EVENT_NOT_ALLOWED]
-    assert f"'{event}'" in reasons[0].message
-
-
-def test_default_denied_events() -> None:
-    assert sorted(DEFAULT_DENIED_EVENTS) == ["merge_request_event", "pull_request", "pull_request_target"]
 
 
 def test_unknown_protection_denies_with_a_clear_message() -> None:
@@ -502,6 +526,7 @@ ALL_LEASE_CODES = {
     codes.TAG_NOT_ALLOWED,
     codes.REF_NOT_PROTECTED,
     codes.ENVIRONMENT_NOT_ALLOWED,
+    codes.ENVIRONMENT_NOT_PROTECTED,
     codes.RUNNER_NOT_ALLOWED,
     codes.EVENT_NOT_ALLOWED,
     codes.OUTSIDE_WINDOW,

@@ -1,0 +1,36 @@
+"""What the decision core needs of a stored policy: plain data, no ORM row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyView:
+    """A policy as the decision core reads it.
+
+    ``repositories``, ``branches``, ``tags``: patterns; empty allows nothing. ``environments``,
+    ``runner_environments``, ``runner_ids``: exact values; empty means no restriction. ``events``: ``None``
+    means the trusted default events (:data:`app.decision.identity_rules.DEFAULT_EVENTS`); a tuple allows
+    exactly its events (empty: none). ``repository_ids``: ``None`` means no restriction; otherwise the
+    token's repository id must be one of them (as strings) as well as its name matching ``repositories``.
+    """
+
+    name: str
+    issuer: str  # the Transom issuer name, compared with WorkloadIdentity.issuer
+    secrets: tuple[str, ...]
+    repositories: tuple[str, ...]
+    branches: tuple[str, ...]
+    tags: tuple[str, ...]
+    require_protected_ref: bool
+    environments: tuple[str, ...]
+    runner_environments: tuple[str, ...]
+    runner_ids: tuple[str, ...]
+    events: tuple[str, ...] | None
+    windows: tuple[str, ...]
+    default_ttl: timedelta
+    max_ttl: timedelta
+    max_active: int | None
+    repository_ids: tuple[str, ...] | None = None
+    require_protected_environment: bool = False
