@@ -224,8 +224,11 @@ def _accept(parsed: _Parsed, config: IssuerConfig, now: datetime) -> VerifiedTok
 
 
 def replay_key(issuer_url: str, jti: str | None, raw_token: str) -> str:
-    """sha256 hex of ``issuer URL + NUL + jti``, or of the raw token when it has no ``jti``."""
-    material = raw_token if jti is None else f"{issuer_url}\x00{jti}"
+    """sha256 hex of ``issuer URL + NUL + jti``, or without a ``jti`` of the token's signing input (header
+    and payload), never of the raw token (docs/API.md, "Authentication"): ECDSA accepts both ``s`` and
+    ``n - s``, so one token has several valid signatures, and all of them are the same token. (A signing
+    input has no NUL, so the two kinds of key cannot meet.)"""
+    material = raw_token.rpartition(".")[0] if jti is None else f"{issuer_url}\x00{jti}"
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 

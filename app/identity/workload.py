@@ -14,6 +14,24 @@ from typing import Any, Literal
 
 RefType = Literal["branch", "tag"]
 
+# The claims that make two identities the same workload, in the order the workload key hashes them.
+WORKLOAD_FIELDS = (
+    "issuer",
+    "repository",
+    "repository_id",
+    "ref",
+    "sha",
+    "environment",
+    "environment_protected",
+    "runner_environment",
+    "runner_id",
+    "event",
+    "pipeline_id",
+    "run_attempt",
+    "job_id",
+    "workflow",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class WorkloadIdentity:
@@ -38,12 +56,15 @@ class WorkloadIdentity:
     sha: str | None = None
     workflow: str | None = None  # GitHub job_workflow_ref, GitLab ci_config_ref_uri
 
-    def workload_tuple(self) -> tuple[str | None, ...]:
-        """What owns a lease (DESIGN.md): issuer, repository, pipeline_id, run_attempt, job_id."""
-        return (self.issuer, self.repository, self.pipeline_id, self.run_attempt, self.job_id)
+    def workload_tuple(self) -> tuple[Any, ...]:
+        """What owns a lease: the identity claim for claim (docs/API.md, "the same workload"), so two jobs of
+        one run that differ in environment, runner or workflow are different workloads. Subject, actor and
+        what derives from ``ref`` are left out: a re-run by someone else already has another run_attempt."""
+        return tuple(getattr(self, name) for name in WORKLOAD_FIELDS)
 
     def workload_key(self) -> str:
-        """A stable digest of :meth:`workload_tuple`, for indexing and comparing owners."""
+        """A stable digest of :meth:`workload_tuple`, for indexing and comparing owners. Migration 0003
+        computes the same digest from stored identities: change both together."""
         encoded = json.dumps(self.workload_tuple(), separators=(",", ":"))
         return hashlib.sha256(encoded.encode()).hexdigest()
 
@@ -66,6 +87,6 @@ class VerifiedToken:
     """A CI token that passed every check, with what single-use enforcement needs."""
 
     identity: WorkloadIdentity
-    replay_key: str  # sha256 of (issuer URL, jti) or of the whole token when it has no jti
+    replay_key: str  # sha256 of (issuer URL, jti), or of (issuer URL, signing input) without a jti
     expires_at: datetime
     issued_at: datetime | None = None

@@ -73,15 +73,19 @@ def test_a_denied_renewal_is_not_tried_again(live: LiveBroker, session: requests
     granted = _lease_set(live, session, clock, lines)
     assert granted.acquire(["prod-vault-token"], stop=lambda: False)
     granted.plan_renewals()
-    # The same workload, now presenting a token for a branch the policy does not allow.
-    denied = _lease_set(live, session, clock, lines, ref="refs/heads/feature/x")
-    denied.held = granted.held
+    # Another job holds a lease too; then the policy allows one at a time. That binds renewals (not
+    # re-evaluation), so the same workload's renewal is denied by policy.
+    live.broker.lease("prod-vault-token", token=live.broker.ci_token(run_id="777"))
+    policy = live.broker.admin("GET", "/v1/policies/deploy-prod").get_json()
+    body = {k: policy[k] for k in ("issuer", "secrets", "repositories", "branches", "windows", "max_ttl")}
+    replaced = live.broker.admin("PUT", "/v1/policies/deploy-prod", {**body, "max_active": 1})
+    assert replaced.status_code == 200, replaced.get_json()
 
     clock.now += 41
-    denied.renew_due()
+    granted.renew_due()
 
-    assert denied.next_renewal() is None
-    assert any("branch_not_allowed" in line for line in lines)
+    assert granted.next_renewal() is None
+    assert any("max_active_reached" in line for line in lines)
     shown = live.broker.admin("GET", f"/v1/leases/{granted.leases[0].id}").get_json()
     assert shown["status"] == "revoked"
 
