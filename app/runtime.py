@@ -19,6 +19,7 @@ from app.db import make_engine, make_session_factory, read_only
 from app.identity.jwks import JwksCache
 from app.identity.oidc import TokenVerifier
 from app.identity.workload import VerifiedToken
+from app.leases.token_claims import token_claims
 from app.vault.hvac_backend import HvacBackend
 from app.vault.port import SecretBackend
 
@@ -46,13 +47,14 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, clock: Clock, vault: SecretBackend | None = None) -> Runtime:
     engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         read_sessions=make_session_factory(read_only(engine)),
         clock=clock,
-        vault=vault or _hvac_backend(settings),
+        vault=vault or _hvac_backend(settings, sessions),
         jwks=JwksCache(
             clock=clock,
             ttl=timedelta(seconds=settings.jwks_ttl_seconds),
@@ -62,11 +64,13 @@ def build_runtime(settings: Settings, *, clock: Clock, vault: SecretBackend | No
     )
 
 
-def _hvac_backend(settings: Settings) -> SecretBackend:
+def _hvac_backend(settings: Settings, sessions: sessionmaker[Session]) -> SecretBackend:
     return HvacBackend(
         settings.vault_addr,
         token=settings.vault_token,
         role_id=settings.vault_role_id,
         secret_id=settings.vault_secret_id,
         timeout=settings.vault_timeout_seconds,
+        token_role=settings.vault_token_role,
+        token_claims=lambda: token_claims(sessions),  # crash recovery: what the leases table claims
     )

@@ -39,3 +39,10 @@ def bound_expiry(
         if at is not None and max(at, now) < expires_at:
             expires_at, bounded_by = max(at, now), by
     return expires_at, bounded_by
+
+
+def latest_reachable_end(max_end: datetime, interval: Interval, next_freeze: datetime | None) -> datetime:
+    """The latest instant a lease granted now could reach by renewals, as known now (docs/API.md, ``token``):
+    the earliest of ``issued_at + max_ttl``, the open interval's end and the next freeze start. Vault is told
+    it as the credential's explicit max TTL, so neither renew-self nor a late renewal outlives the window."""
+    return min(at for at in (max_end, interval.end, next_freeze) if at is not None)

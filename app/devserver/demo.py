@@ -77,6 +77,8 @@ def ensure_admin_token(runtime: Runtime, directory: Path, clock: Clock) -> str:
 def seed(app: Flask, admin_token: str, vault: DevOpenBao, issuer_url: str, now: datetime) -> Demo:
     values = {"db_user": "deployer", "db_password": f"demo-{secrets.token_hex(8)}"}
     vault.write_policy(VAULT_POLICY, VAULT_POLICY_HCL)
+    role = app.extensions["transom"].settings.vault_token_role
+    vault.write_token_role(role, [VAULT_POLICY])  # before the token secret: its policies are checked
     vault.write_kv(KV_PATH, values)
 
     opens = now.replace(second=0, microsecond=0) - timedelta(minutes=1)

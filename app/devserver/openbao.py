@@ -19,11 +19,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import requests
 
+from app.config import PROJECT_ROOT
 from app.devserver.ports import free_port_pair
+from app.vault.port import TOKEN_GUARD_HCL, TOKEN_GUARD_POLICY
+
+BROKER_POLICY_HCL = PROJECT_ROOT / "config" / "vault" / "transom-broker.hcl"
 
 PREFERRED_PORT = 8200
 START_TIMEOUT = 30.0
@@ -133,7 +137,7 @@ class DevOpenBao:
 
     # --- the demo's Vault side, over Vault's HTTP API -------------------------------------------------
 
-    def _call(self, method: str, path: str, body: dict[str, object]) -> None:
+    def _call(self, method: str, path: str, body: dict[str, object]) -> dict[str, Any]:
         response = requests.request(
             method,
             f"{self.addr}/v1/{path}",
@@ -143,9 +147,29 @@ class DevOpenBao:
         )
         if response.status_code not in (200, 204):
             raise OpenBaoError(f"OpenBao refused {method} {path} (HTTP {response.status_code})")
+        return response.json() if response.content else {}
+
+    def broker_approle(self) -> tuple[str, str]:
+        """The broker's own AppRole, holding exactly config/vault/transom-broker.hcl: ``transom dev`` runs
+        through the shipped policy, as production should (README, "Vault"). Returns role id, secret id."""
+        self.write_policy("transom-broker", BROKER_POLICY_HCL.read_text())
+        self._call("POST", "sys/auth/approle", {"type": "approle"})
+        role = "auth/approle/role/transom-broker"
+        self._call("POST", role, {"token_policies": ["transom-broker"], "token_no_default_policy": True})
+        role_id = self._call("GET", f"{role}/role-id", {})["data"]["role_id"]
+        secret_id = self._call("POST", f"{role}/secret-id", {})["data"]["secret_id"]
+        return str(role_id), str(secret_id)
 
     def write_policy(self, name: str, hcl: str) -> None:
         self._call("PUT", f"sys/policies/acl/{name}", {"policy": hcl})
+
+    def write_token_role(self, name: str, allowed_policies: list[str]) -> None:
+        """The token role the broker issues ``token`` secrets through, and the guard policy it adds to every
+        token (README, "Vault")."""
+        self.write_policy(TOKEN_GUARD_POLICY, TOKEN_GUARD_HCL.read_text())
+        allowed = [*allowed_policies, TOKEN_GUARD_POLICY]
+        body = {"allowed_policies": allowed, "orphan": True, "renewable": True}
+        self._call("POST", f"auth/token/roles/{name}", {**body, "token_explicit_max_ttl": "24h"})
 
     def write_kv(self, path: str, data: dict[str, str], mount: str = "secret") -> None:
         self._call("POST", f"{mount}/data/{path}", {"data": data})

@@ -107,6 +107,7 @@ class DevStack:
         self._stops.append(("demo issuer", issuer.stop))
         issuer.start()
 
+        role_id, secret_id = openbao.broker_approle()
         database_path = self.instance_dir / "transom.db"
         database_url = f"sqlite:///{database_path}"
         upgrade_database(database_url)
@@ -115,7 +116,8 @@ class DevStack:
                 "env": "development",
                 "database_url": database_url,
                 "vault_addr": openbao.addr,
-                "vault_token": openbao.root_token,
+                "vault_role_id": role_id,  # the shipped least-privilege policy, not the root token
+                "vault_secret_id": secret_id,
                 "scheduler": "embedded",
                 "allow_insecure_issuers": True,
                 **self.settings,

@@ -75,7 +75,7 @@ def begin_end(
 
 def handle_of(lease: Lease) -> VaultHandle | None:
     if lease.secret_kind == "token" and lease.vault_accessor:
-        return VaultHandle("token", accessor=lease.vault_accessor)
+        return VaultHandle("token", accessor=lease.vault_accessor, lease_id=lease.vault_lease_id)
     if lease.secret_kind == "dynamic" and lease.vault_lease_id:
         return VaultHandle("dynamic", lease_id=lease.vault_lease_id)
     return None
@@ -87,8 +87,8 @@ def revoke_at_vault(vault: SecretBackend, lease: Lease) -> None:
     if handle is not None:
         vault.revoke(handle)
     elif lease.secret_kind == "token":
-        # The broker stopped between the write-ahead row and storing the accessor: find the token by the
-        # lease id written into its metadata.
+        # The broker stopped between the write-ahead row and storing the handle: revoke the tokens of the
+        # broker's role that no lease claims (app/vault/role_tokens.py).
         vault.revoke_by_lease_id(lease.id)
     # kv: a static value has nothing to revoke at Vault. dynamic without a lease id: nothing was stored,
     # so nothing can be found; Vault's own TTL on the role ends it (see SecretBackend.revoke_by_lease_id).

@@ -15,7 +15,7 @@ bp = Blueprint("secrets", __name__, url_prefix="/v1/secrets", description="Vault
 
 
 def _service() -> SecretService:
-    return SecretService(db_session(), runtime().clock, ledger())
+    return SecretService(db_session(), runtime().clock, ledger(), runtime().vault)
 
 
 @bp.post("")

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from app.audit.ledger import Actor, Ledger
 from app.clock import Clock
 from app.configuration import ConfigStore
-from app.errors import Conflict
+from app.errors import BadRequest, Conflict, ServiceUnavailable
 from app.policies.models import Policy
 from app.secrets.models import Secret
-from app.vault.port import SecretSpec
+from app.vault.port import TOKEN_GUARD_POLICY, SecretBackend, SecretSpec, VaultError, VaultUnavailable
 
 
 def to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,8 +47,11 @@ def snapshot(columns: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class SecretService:
-    def __init__(self, session: Session, clock: Clock, ledger: Ledger) -> None:
+    def __init__(
+        self, session: Session, clock: Clock, ledger: Ledger, vault: SecretBackend | None = None
+    ) -> None:
         self._session = session
+        self._vault = vault
         self._store: ConfigStore[Secret] = ConfigStore(session, clock, ledger, Secret, "secret")
 
     def list_secrets(self, *, limit: int, before_id: int | None) -> Sequence[Secret]:
@@ -62,10 +65,12 @@ class SecretService:
 
     def create_secret(self, values: Mapping[str, Any], *, actor: Actor) -> Secret:
         columns = to_columns(values)
+        self._check_token_policies(columns)
         return self._store.create(columns, actor=actor, snapshot=snapshot(columns))
 
     def replace_secret(self, name: str, values: Mapping[str, Any], *, actor: Actor) -> Secret:
         columns = to_columns({**values, "name": values.get("name", name)})
+        self._check_token_policies(columns)
         return self._store.replace(name, columns, actor=actor, snapshot=snapshot(columns))
 
     def delete_secret(self, name: str, *, actor: Actor) -> None:
@@ -74,3 +79,22 @@ class SecretService:
         if users:
             raise Conflict(f"secret {name!r} is used by policies: {', '.join(sorted(users))}")
         self._store.delete(name, actor=actor)
+
+    def _check_token_policies(self, columns: Mapping[str, Any]) -> None:
+        """A token secret may only name policies the broker's Vault token role allows (issue 18): Vault would
+        refuse them at every lease anyway; saying so now names the allowed ones to the admin."""
+        if columns["kind"] != "token" or self._vault is None:
+            return
+        try:
+            role = self._vault.token_role_policies()
+        except VaultUnavailable as exc:
+            raise ServiceUnavailable(f"cannot check the policies at the Vault token role: {exc}") from exc
+        except VaultError as exc:
+            raise BadRequest(f"cannot check the policies at the Vault token role: {exc}") from exc
+        refused = role.refused([*(columns["vault_policies"] or ()), TOKEN_GUARD_POLICY])
+        if refused:
+            raise BadRequest(
+                f"Vault token role {role.role!r} does not allow the policies {', '.join(refused)}; "
+                f"it allows: {role.describe()}",
+                errors={"policies": [f"not allowed by token role {role.role!r}: {', '.join(refused)}"]},
+            )

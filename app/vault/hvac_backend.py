@@ -9,23 +9,26 @@ Every request goes through ``_send``/``_request``, which map transport errors an
 token and each request carries one explicitly, so an AppRole re-login on one thread never races a request on
 another, and hvac never picks up ``VAULT_TOKEN`` or ``~/.vault-token`` from the environment.
 
-Decisions per kind (API.md, "Secrets (admin)"):
+Decisions per kind (docs/API.md, "Secrets (admin)"):
 
 - ``kv``: KV v2 read of ``{mount}/data/{path}``; a requested key that is missing is ``VaultRejected``
   ("key_not_found", naming the key). Nothing to renew or revoke at Vault.
-- ``token``: ``auth/token/create-orphan`` (orphan, so revoking the broker's own login token never takes the
-  CI job's tokens with it), type ``service`` (batch tokens have no accessor), ``ttl`` = lease time,
-  ``explicit_max_ttl`` = latest possible end, renewable, the ``default`` policy kept (the job can look itself
-  up), ``meta={"transom_lease": ..., "transom_secret": ...}`` and ``display_name="transom-<lease id>"``.
-  Handle: the accessor only. Renew/revoke by accessor; revoking an unknown accessor succeeds.
+- ``token``: ``auth/token/create/<token_role>``: the role (``orphan=true``, ``allowed_policies``,
+  ``token_explicit_max_ttl``) is enforced by Vault, so the broker cannot mint a policy the deployer did not
+  list. Orphan, so revoking the broker's login token never takes the CI job's tokens with it (a non-orphan
+  answer is revoked and refused); type ``service`` (batch tokens have no accessor); ``ttl`` = lease time;
+  ``explicit_max_ttl`` = the latest instant the lease can reach (docs/API.md, "Leases"); the token cannot
+  renew itself (``transom-token-guard``); ``default`` policy kept;
+  ``meta={"transom_lease", "transom_secret"}``, ``display_name="transom-<lease id>"``. Handle: the accessor
+  and the token's Vault lease id; renew by accessor, revoke by that lease (only the role's), both idempotent.
 - ``dynamic``: read at ``path``; a response without a lease id is refused (Transom could never revoke it).
   The Vault lease is renewed to the lease time right away (``sys/leases/renew/<id>``), so the credential ends
   with the Transom lease where the engine supports it; if that renewal fails, the fresh lease is revoked
   before the error is raised. Renew/revoke by ``sys/leases/{renew,revoke}/<id>``: the path form lets the
   broker's policy limit which engines' leases it may touch.
 
-Crash recovery (``revoke_by_lease_id``): lists token accessors and looks each up for the lease's
-``transom_lease`` metadata. One request per token at Vault, so it is meant for recovery, not a hot path.
+``token`` lives in ``role_tokens`` (issue, revoke, and crash recovery by exclusion: ``revoke_by_lease_id``
+asks ``token_claims``, wired by the runtime from the leases table, which Vault leases Transom still claims).
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final, assert_never
-from urllib.parse import quote
 
 import hvac.adapters
 import hvac.exceptions
@@ -46,11 +49,15 @@ import requests.adapters
 from app.vault.port import (
     IssuedCredential,
     SecretSpec,
+    TokenClaims,
+    TokenRolePolicies,
     VaultError,
     VaultHandle,
     VaultRejected,
     VaultUnavailable,
 )
+from app.vault.role_tokens import RoleTokens
+from app.vault.wire import granted, require, seconds, section, vault_path
 
 POOL_SIZE: Final = 16  # the broker serves requests on threads; one pooled connection per thread
 _RELOGIN_AT: Final = 0.8  # log in again once 80% of the login token's TTL has passed
@@ -75,25 +82,6 @@ _STATUS: Final[dict[int, tuple[str, bool]]] = {
 _GONE_MARKERS: Final = ("invalid accessor", "token not found", "lease not found", "invalid lease")
 
 
-def _seconds(delta: timedelta, what: str) -> int:
-    seconds = int(delta.total_seconds())  # floor: a credential may end a fraction early, never late
-    if seconds < 1:
-        raise ValueError(f"{what} must be at least one second")
-    return seconds
-
-
-def _vault_path(path: str) -> str:
-    """Quote a configured path for the URL; refuse empty, ``.`` and ``..`` segments."""
-    segments = path.strip("/").split("/")
-    if any(segment in ("", ".", "..") for segment in segments):
-        raise VaultRejected("invalid_spec", "secret path has an empty, '.' or '..' segment")
-    return quote("/".join(segments), safe="/")
-
-
-def _granted(seconds: Any) -> timedelta | None:
-    return timedelta(seconds=seconds) if isinstance(seconds, int) and seconds > 0 else None
-
-
 class HvacBackend:
     """``SecretBackend`` over hvac. Thread-safe; ``close()`` (or ``with``) releases the connection pool.
 
@@ -115,13 +103,17 @@ class HvacBackend:
         namespace: str | None = None,
         verify: bool | str = True,
         approle_mount: str = "approle",
+        token_role: str = "transom-lease",  # noqa: S107 - a role name, not a secret
+        token_claims: Callable[[], TokenClaims] | None = None,
     ) -> None:
         if bool(token) == bool(role_id and secret_id) or bool(role_id) != bool(secret_id):
             raise ValueError("give either token, or role_id and secret_id")
         self._timeout = timeout
         self._role_id = role_id
         self._secret_id = secret_id
-        self._login_path = f"auth/{_vault_path(approle_mount)}/login"
+        self._login_path = f"auth/{vault_path(approle_mount)}/login"
+        self._tokens = RoleTokens(self._call, token_role)
+        self._token_claims = token_claims
         self._token = token
         self._relogin_deadline: float | None = None  # monotonic; None: no proactive re-login needed
         self._login_lock = threading.Lock()
@@ -156,32 +148,32 @@ class HvacBackend:
         if spec.kind == "kv":
             return self._issue_kv(spec)
         if spec.kind == "token":
-            return self._issue_token(spec, lease_id, ttl, max_ttl)
+            return self._tokens.issue(spec, lease_id, ttl, max_ttl)
         if spec.kind == "dynamic":
             return self._issue_dynamic(spec, ttl)
         assert_never(spec.kind)
 
     def renew(self, handle: VaultHandle, *, ttl: timedelta) -> timedelta | None:
-        increment = _seconds(ttl, "ttl")
+        increment = seconds(ttl, "ttl")
         if handle.kind == "kv":
             return None
         if handle.kind == "token":
             body = self._call(
                 "POST", "auth/token/renew-accessor", {"accessor": handle.accessor, "increment": increment}
             )
-            return _granted(_section(body, "auth").get("lease_duration"))
+            return granted(section(body, "auth").get("lease_duration"))
         if handle.kind == "dynamic":
-            return self._renew_lease(_require(handle.lease_id), increment)
+            return self._renew_lease(require(handle.lease_id), increment)
         assert_never(handle.kind)
 
     def revoke(self, handle: VaultHandle) -> None:
         try:
             if handle.kind == "token":
-                self._call("POST", "auth/token/revoke-accessor", {"accessor": handle.accessor})
+                self._tokens.revoke(handle)
             elif handle.kind == "dynamic":
                 self._call(
                     "PUT",
-                    f"sys/leases/revoke/{_vault_path(_require(handle.lease_id))}",
+                    f"sys/leases/revoke/{vault_path(require(handle.lease_id))}",
                     label="sys/leases/revoke",
                 )
         except VaultRejected as exc:
@@ -199,29 +191,20 @@ class HvacBackend:
         except VaultRejected as exc:
             raise VaultUnavailable("auth_failed", "Vault does not accept the broker's credentials") from exc
 
+    def token_role_policies(self) -> TokenRolePolicies:
+        return self._tokens.policies()
+
     def revoke_by_lease_id(self, lease_id: str) -> int:
-        listing = self._call("GET", "auth/token/accessors?list=true")
-        accessors = _section(listing, "data").get("keys") or []
-        revoked = 0
-        for accessor in accessors:
-            try:
-                found = self._call("POST", "auth/token/lookup-accessor", {"accessor": accessor})
-            except VaultRejected as exc:
-                if exc.error_class == "not_found":  # expired or revoked since the listing
-                    continue
-                raise
-            meta = _section(found, "data").get("meta") or {}
-            if isinstance(meta, dict) and meta.get("transom_lease") == lease_id:
-                self.revoke(VaultHandle("token", accessor=str(accessor)))
-                revoked += 1
-        return revoked
+        if self._token_claims is None:
+            raise VaultUnavailable("recovery_unavailable", "crash recovery needs the leases' token claims")
+        return self._tokens.sweep(self._token_claims)
 
     # -- kinds ---------------------------------------------------------------------------------------------
 
     def _issue_kv(self, spec: SecretSpec) -> IssuedCredential:
-        path = f"{_vault_path(_require(spec.mount))}/data/{_vault_path(_require(spec.path))}"
+        path = f"{vault_path(require(spec.mount))}/data/{vault_path(require(spec.path))}"
         body = self._call("GET", path, label=f"{path} for secret {spec.name!r}")
-        values = _section(_section(body, "data"), "data")
+        values = section(section(body, "data"), "data")
         if spec.keys is not None:
             missing = [key for key in spec.keys if key not in values]
             if missing:
@@ -231,37 +214,8 @@ class HvacBackend:
             values = {key: values[key] for key in spec.keys}
         return IssuedCredential(VaultHandle("kv"), dict(values), None)
 
-    def _issue_token(
-        self, spec: SecretSpec, lease_id: str, ttl: timedelta, max_ttl: timedelta
-    ) -> IssuedCredential:
-        if not spec.policies:  # SecretSpec refuses this too: Vault would give the broker's own policies
-            raise VaultRejected("invalid_spec", f"token secret {spec.name!r} names no policy")
-        request = {
-            "policies": list(spec.policies),
-            "meta": {"transom_lease": lease_id, "transom_secret": spec.name},
-            "display_name": f"transom-{lease_id}",
-            "ttl": f"{_seconds(ttl, 'ttl')}s",
-            "explicit_max_ttl": f"{_seconds(max_ttl, 'max_ttl')}s",
-            "renewable": True,
-            "no_default_policy": False,
-            "num_uses": spec.num_uses,
-            "type": "service",
-        }
-        auth = _section(
-            self._call("POST", "auth/token/create-orphan", request, label=f"token for secret {spec.name!r}"),
-            "auth",
-        )
-        token, accessor = auth.get("client_token"), auth.get("accessor")
-        if not (isinstance(token, str) and token and isinstance(accessor, str) and accessor):
-            raise VaultUnavailable("bad_response", "Vault's token response lacks the token or its accessor")
-        return IssuedCredential(
-            VaultHandle("token", accessor=accessor),
-            {"token": token, "accessor": accessor},
-            _granted(auth.get("lease_duration")),
-        )
-
     def _issue_dynamic(self, spec: SecretSpec, ttl: timedelta) -> IssuedCredential:
-        path = _vault_path(_require(spec.path))
+        path = vault_path(require(spec.path))
         body = self._call("GET", path, label=f"{path} for secret {spec.name!r}")
         vault_lease = body.get("lease_id")
         if not (isinstance(vault_lease, str) and vault_lease):
@@ -269,37 +223,37 @@ class HvacBackend:
                 "not_leased", f"secret {spec.name!r}: Vault returned no lease to revoke later"
             )
         handle = VaultHandle("dynamic", lease_id=vault_lease)
-        granted = _granted(body.get("lease_duration"))
+        given = granted(body.get("lease_duration"))
         if body.get("renewable") is True:
             try:
-                granted = self._renew_lease(vault_lease, _seconds(ttl, "ttl"))
+                given = self._renew_lease(vault_lease, seconds(ttl, "ttl"))
             except VaultError:
                 # Don't leave a credential behind that Transom will never hear of; should the revocation
                 # fail too, its Vault TTL ends it. The renewal error is what the caller must see.
                 with contextlib.suppress(VaultError):
                     self.revoke(handle)
                 raise
-        return IssuedCredential(handle, dict(_section(body, "data")), granted)
+        return IssuedCredential(handle, dict(section(body, "data")), given)
 
     def _renew_lease(self, vault_lease: str, increment: int) -> timedelta | None:
         body = self._call(
             "PUT",
-            f"sys/leases/renew/{_vault_path(vault_lease)}",
+            f"sys/leases/renew/{vault_path(vault_lease)}",
             {"increment": increment},
             label="sys/leases/renew",
         )
-        return _granted(body.get("lease_duration"))
+        return granted(body.get("lease_duration"))
 
     # -- authentication ------------------------------------------------------------------------------------
 
     def _current_token(self) -> str:
         if self._role_id is None:
-            return _require(self._token)
+            return require(self._token)
         with self._login_lock:
             deadline = self._relogin_deadline
             if self._token is None or (deadline is not None and time.monotonic() >= deadline):
                 self._login()
-            return _require(self._token)
+            return require(self._token)
 
     def _login(self) -> None:
         """AppRole login; the caller holds ``_login_lock``."""
@@ -310,7 +264,7 @@ class HvacBackend:
             )
         except VaultRejected as exc:
             raise VaultUnavailable("auth_failed", "AppRole login to Vault was refused") from exc
-        auth = _section(body, "auth")
+        auth = section(body, "auth")
         token = auth.get("client_token")
         if not (isinstance(token, str) and token):
             raise VaultUnavailable("bad_response", "Vault's login response lacks a token")
@@ -406,21 +360,6 @@ def _mentions_gone(response: requests.Response) -> bool:
         return False
     text = " ".join(e for e in errors if isinstance(e, str)).lower() if isinstance(errors, list) else ""
     return any(marker in text for marker in _GONE_MARKERS)
-
-
-def _section(body: dict[str, Any], name: str) -> dict[str, Any]:
-    value = body.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise VaultUnavailable("bad_response", f"Vault's response has an unexpected {name!r} section")
-    return value
-
-
-def _require(value: str | None) -> str:
-    if value is None:
-        raise ValueError("a required field is missing")  # guarded by SecretSpec / VaultHandle validation
-    return value
 
 
 def _settle_environment(session: requests.Session, url: str, verify: bool | str) -> None:

@@ -10,20 +10,26 @@ hides ``data``, and ``VaultError`` messages are written by the adapter, never co
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from app.config import PROJECT_ROOT
+
 SecretKind = Literal["kv", "token", "dynamic"]
+# Added to every leased token: denies renewing itself (config/vault/transom-token-guard.hcl).
+TOKEN_GUARD_POLICY = "transom-token-guard"
+TOKEN_GUARD_HCL = PROJECT_ROOT / "config" / "vault" / "transom-token-guard.hcl"
 
 
 @dataclass(frozen=True, slots=True)
 class SecretSpec:
-    """A named target in Vault (API.md, "Secrets (admin)").
+    """A named target in Vault (docs/API.md, "Secrets (admin)").
 
     - ``kv``: KV v2 secret at ``mount``/``path``; ``keys`` selects a subset (``None``: all keys).
-    - ``token``: a fresh orphan token with ``policies`` (at least one: an empty list would make Vault hand out
-      the broker's own policies) and ``num_uses`` (0: unlimited).
+    - ``token``: a fresh orphan token (through the broker's token role) with ``policies`` (at least one: an
+      empty list would make Vault hand out the role's or broker's policies) and ``num_uses`` (0: unlimited).
     - ``dynamic``: what the secrets engine returns when ``path`` is read (e.g. ``database/creds/deployer``).
     """
 
@@ -52,8 +58,9 @@ class SecretSpec:
 class VaultHandle:
     """What Transom stores to renew or revoke a credential later. Never a secret value.
 
-    ``kv``: neither field (a static value cannot be revoked at Vault); ``token``: the token's ``accessor``;
-    ``dynamic``: the Vault ``lease_id``.
+    ``kv``: neither field (a static value cannot be revoked at Vault); ``token``: the token's ``accessor`` and
+    the Vault ``lease_id`` of the token (``auth/token/create/<role>/...``; absent on rows issued before the
+    token role); ``dynamic``: the Vault ``lease_id``.
     """
 
     kind: SecretKind
@@ -61,8 +68,8 @@ class VaultHandle:
     lease_id: str | None = None
 
     def __post_init__(self) -> None:
-        expected = {"kv": (False, False), "token": (True, False), "dynamic": (False, True)}[self.kind]
-        if (bool(self.accessor), bool(self.lease_id)) != expected:
+        expected = {"kv": (False, False), "token": (True, bool(self.lease_id)), "dynamic": (False, True)}
+        if (bool(self.accessor), bool(self.lease_id)) != expected[self.kind]:
             raise ValueError(f"a {self.kind} handle has the wrong fields set")
 
 
@@ -73,6 +80,49 @@ class IssuedCredential:
     data: dict[str, Any] = field(repr=False)
     # What Vault actually granted, when it says (None for kv, which has no TTL at Vault).
     ttl: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRolePolicies:
+    """What the Vault token role that issues ``token`` secrets allows (``auth/token/roles/<role>``).
+
+    Vault enforces it at every issue; Transom reads it to refuse, when a secret is saved, policies that would
+    fail at lease time (docs/API.md). Globs follow Vault: ``*`` matches any run of characters.
+    """
+
+    role: str
+    allowed: tuple[str, ...] = ()
+    allowed_globs: tuple[str, ...] = ()
+    disallowed: tuple[str, ...] = ()
+
+    def refused(self, policies: tuple[str, ...] | list[str]) -> list[str]:
+        """The policies of ``policies`` the role would refuse, in the given order."""
+        globs = [re.compile(".*".join(re.escape(part) for part in g.split("*"))) for g in self.allowed_globs]
+        return [
+            name
+            for name in policies
+            if name in self.disallowed
+            or not (name in (*self.allowed, "default") or any(g.fullmatch(name) for g in globs))
+        ]
+
+    def describe(self) -> str:
+        names = sorted({*self.allowed, *self.allowed_globs} - {"default", TOKEN_GUARD_POLICY})
+        return ", ".join(names) if names else "none"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What Transom's database says about the tokens of the broker's role, for crash recovery.
+
+    ``keys``: the Vault lease ids stored on live token leases. ``spare_after``: tokens Vault issued from this
+    instant on may belong to an issue still in flight (a write-ahead row without a handle yet). ``unsettled``:
+    live rows holding a token whose Vault lease id is not stored (issued before the token role): while there
+    are any, no token can be called unclaimed.
+    """
+
+    keys: frozenset[str]
+    spare_after: datetime | None = None
+    unsettled: int = 0
 
 
 class VaultError(Exception):
@@ -124,9 +174,15 @@ class SecretBackend(Protocol):
         ``VaultUnavailable``."""
         ...
 
+    def token_role_policies(self) -> TokenRolePolicies:
+        """The token role's allowed policies; ``VaultUnavailable``/``VaultRejected`` when Vault cannot say."""
+        ...
+
     def revoke_by_lease_id(self, lease_id: str) -> int:
-        """Crash recovery: revoke the token credentials Vault holds for Transom lease ``lease_id`` (found by
-        the token metadata written at issue); returns how many were revoked.
+        """Crash recovery for a token lease whose handle was never stored: revoke every token of the broker's
+        role that no live lease claims, that of ``lease_id`` among them (Vault offers no narrow way to find a
+        token by its metadata); returns how many were revoked. ``VaultUnavailable`` (``recovery_deferred``)
+        while live rows hold tokens without their Vault lease id.
 
         Dynamic credentials cannot be found this way (Vault keeps no caller metadata on a secrets-engine
         lease); an orphaned one ends with its Vault lease TTL, which is why the engine's role should have a

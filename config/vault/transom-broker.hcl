@@ -1,6 +1,6 @@
 # Vault/OpenBao policy for the Transom broker's own identity (AppRole role "transom-broker").
 # Least privilege for what app/vault/hvac_backend.py does, one block per request it makes.
-# Proven by tests/integration/vault/test_hvac_backend.py::test_approle_broker_runs_every_operation_under_its_policy.
+# Proven by tests/integration/vault/test_broker_policy.py (AppRole holding exactly this policy).
 #
 # Adapt the two marked paths to the mounts your secrets use: one "read" block per KV v2 mount and per
 # dynamic-secrets path Transom may hand out, and the matching sys/leases prefixes.
@@ -10,26 +10,53 @@ path "secret/data/*" {
   capabilities = ["read"]
 }
 
-# --- kind token: orphan tokens with the secret's policies ---
-# "sudo" is required: without it Vault only lets a token create children whose policies are a subset of its
-# own. Consequence: the broker can mint tokens with any policy except root. A tighter alternative (not used
-# yet) is a token role with orphan=true and allowed_policies, created through auth/token/create/<role>.
-path "auth/token/create-orphan" {
-  capabilities = ["update", "sudo"]
+# --- kind token: through the token role "transom-lease" (TRANSOM_VAULT_TOKEN_ROLE), never create-orphan ---
+# The role is the bound: create it first (README, "Vault"), e.g.
+#   bao write auth/token/roles/transom-lease orphan=true renewable=true token_type=service \
+#       allowed_policies="deploy-prod,deploy-staging,transom-token-guard" token_explicit_max_ttl=24h
+# No sudo on create: with sudo Vault would let the broker choose a token id and, on a role without
+# allowed_policies, any policy. Without it, a policy outside allowed_policies is refused by Vault itself.
+# If you rename the role, rename it in every path below. Leave its path_suffix unset (the broker finds each
+# token's Vault lease directly under auth/token/create/<role>/).
+path "auth/token/create/transom-lease" {
+  capabilities = ["update"]
 }
+# POST/PUT /v1/secrets read the role to refuse, with a clear 400, policies it does not allow.
+path "auth/token/roles/transom-lease" {
+  capabilities = ["read"]
+}
+# Right after issue, find the new token's Vault lease: look the token up by value (only a holder of the token
+# can; it does not use up num_uses), list the role's leases and read their issue times (lease_id restricted
+# to the role). The same listing serves crash recovery.
+path "auth/token/lookup" {
+  capabilities = ["update"]
+}
+path "sys/leases/lookup/auth/token/create/transom-lease/" {
+  capabilities = ["list", "sudo"]
+}
+path "sys/leases/lookup" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "lease_id" = ["auth/token/create/transom-lease/*"]
+  }
+}
+# Revoke: only leases under the role's path, i.e. only tokens the broker issued through it. auth/token/revoke
+# (by value) revokes a token the broker just created and could not map.
+path "sys/leases/revoke/auth/token/create/transom-lease/*" {
+  capabilities = ["update"]
+}
+path "auth/token/revoke" {
+  capabilities = ["update"]
+}
+# Renew: Vault refuses to renew a token through sys/leases, so by accessor. Vault scopes this neither to the
+# role nor to the token's own explicit max TTL (OpenBao caps a role token's renewal at the role's
+# token_explicit_max_ttl only); the broker cannot list or look up accessors, renews only its leases' tokens,
+# as far as their windows allow, and the tokens cannot renew themselves (transom-token-guard.hcl).
 path "auth/token/renew-accessor" {
   capabilities = ["update"]
 }
-path "auth/token/revoke-accessor" {
-  capabilities = ["update"]
-}
-# crash recovery (revoke_by_lease_id): list accessors (needs sudo) and read their metadata
-path "auth/token/accessors" {
-  capabilities = ["list", "sudo"]
-}
-path "auth/token/lookup-accessor" {
-  capabilities = ["update"]
-}
+# Not granted (issue 18): auth/token/create-orphan (sudo: any policy), auth/token/accessors (every token),
+# auth/token/lookup-accessor and auth/token/revoke-accessor (any token whose accessor is known).
 
 # --- kind dynamic: read credentials, then renew/revoke their Vault leases ---
 # ADAPT: the engines' credential paths, and the same prefixes under sys/leases/{renew,revoke}/.

@@ -33,6 +33,7 @@ from psycopg import sql
 
 from app.devserver.openbao import bao_binary
 from app.devserver.ports import free_port_pair
+from app.vault.port import TOKEN_GUARD_HCL, TOKEN_GUARD_POLICY
 
 DEPLOY_PROD_POLICY = "deploy-prod"
 DEPLOY_PROD_HCL = """
@@ -40,6 +41,8 @@ path "secret/data/deploy/*" {
   capabilities = ["read"]
 }
 """
+TOKEN_ROLE = "transom-lease"  # the broker's default TRANSOM_VAULT_TOKEN_ROLE
+TOKEN_ROLE_MAX_TTL = "24h"
 DATABASE_MOUNT = "database"
 DATABASE_CONNECTION = "transom-test-pg"
 DATABASE_ROLE = "deployer"
@@ -59,6 +62,7 @@ class OpenBaoServer:
         self.generation = 0
         self.paused = False
         self._baseline_generation = -1
+        self._baseline_pg: Mapping[str, Any] | None = None
         directory = log_dir or Path(tempfile.mkdtemp(prefix="openbao-"))
         self.log_path = directory / f"openbao-{self.port}.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -204,12 +208,18 @@ class OpenBaoServer:
 
     def ensure_baseline(self, pg: Mapping[str, Any] | None) -> None:
         """Up, unsealed, and with the setup tests may rely on: KV v2 at ``secret/`` (dev mode's own), the
-        ``deploy-prod`` policy and, when ``pg`` is given, the database engine. Redone only after a (re)start,
-        so tests must not change these; they may add their own mounts, roles and policies."""
+        ``deploy-prod`` policy, the token role ``transom-lease`` allowing it and, when ``pg`` is given, the
+        database engine. Redone only after a (re)start, so tests must not change these; they may add their
+        own mounts, roles and policies."""
         self.ensure_up()
+        # Once given, the database engine stays part of the baseline: a test that restarts OpenBao and asks
+        # for the baseline without ``pg`` must not leave it out for the tests after it.
+        pg = pg if pg is not None else self._baseline_pg
+        self._baseline_pg = pg
         if self._baseline_generation == self.generation:
             return
         self.write_policy(DEPLOY_PROD_POLICY, DEPLOY_PROD_HCL)
+        self.write_token_role(TOKEN_ROLE, [DEPLOY_PROD_POLICY])
         if pg is not None:
             self.enable_database_engine(pg)
         self._baseline_generation = self.generation
@@ -218,6 +228,21 @@ class OpenBaoServer:
 
     def write_policy(self, name: str, hcl: str) -> None:
         self.client().sys.create_or_update_policy(name=name, policy=hcl)
+
+    def write_token_role(self, name: str, allowed_policies: list[str]) -> None:
+        """The token role the broker issues ``token`` secrets through, and the guard policy it adds to every
+        token (README, "Vault")."""
+        self.write_policy(TOKEN_GUARD_POLICY, TOKEN_GUARD_HCL.read_text())
+        self.client().write_data(
+            f"auth/token/roles/{name}",
+            data={
+                "allowed_policies": [*allowed_policies, TOKEN_GUARD_POLICY],
+                "orphan": True,
+                "renewable": True,
+                "token_type": "service",
+                "token_explicit_max_ttl": TOKEN_ROLE_MAX_TTL,
+            },
+        )
 
     def write_kv(self, path: str, data: Mapping[str, Any], mount: str = "secret") -> None:
         self.client().secrets.kv.v2.create_or_update_secret(path=path, secret=dict(data), mount_point=mount)

@@ -23,7 +23,7 @@ from app.leases.ending import END_ACTIONS
 from app.leases.models import Lease, LeaseStatus
 from app.leases.service import new_lease_id
 from app.runtime import Runtime
-from app.vault.port import SecretBackend, SecretSpec
+from app.vault.port import SecretBackend, SecretSpec, VaultHandle
 from tests.support.openbao import OpenBaoServer
 
 TOKEN_SPEC = SecretSpec(name="seeded-token", kind="token", policies=("deploy-prod",))
@@ -62,17 +62,17 @@ def seed_leases(
     the row unless ``store_accessor`` is False: the crash-before-activate case)."""
     ids = [new_lease_id() for _ in expiries]
     tokens: list[str | None] = [None] * len(ids)
-    accessors: list[str | None] = [None] * len(ids)
+    accessors: list[VaultHandle | None] = [None] * len(ids)  # the handle: accessor and Vault lease id
     if kind == "token":
 
-        def issue(lease_id: str) -> tuple[str, str | None]:
+        def issue(lease_id: str) -> tuple[str, VaultHandle]:
             issued = vault.issue(TOKEN_SPEC, lease_id=lease_id, ttl=vault_ttl, max_ttl=vault_ttl)
-            return issued.data["token"], issued.handle.accessor
+            return issued.data["token"], issued.handle
 
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for index, (token, accessor) in enumerate(pool.map(issue, ids)):
+            for index, (token, handle) in enumerate(pool.map(issue, ids)):
                 tokens[index] = token
-                accessors[index] = accessor if store_accessor else None
+                accessors[index] = handle if store_accessor else None
     rows = [
         _row(lease_id, kind, policy, status, expires_at, accessor, now)
         for lease_id, expires_at, accessor in zip(ids, expiries, accessors, strict=True)
@@ -91,7 +91,7 @@ def _row(
     policy: str,
     status: LeaseStatus,
     expires_at: datetime,
-    accessor: str | None,
+    accessor: VaultHandle | None,
     now: datetime,
 ) -> Lease:
     return Lease(
@@ -112,7 +112,8 @@ def _row(
         repository=IDENTITY["repository"],
         ref=IDENTITY["ref"],
         branch=IDENTITY["branch"],
-        vault_accessor=accessor,
+        vault_accessor=accessor.accessor if accessor else None,
+        vault_lease_id=accessor.lease_id if accessor else None,
         revoke_attempts=0,
         created_at=now,
         updated_at=now,

@@ -17,13 +17,21 @@ import pytest
 
 from app.vault.hvac_backend import POOL_SIZE, HvacBackend
 from app.vault.port import (
+    TOKEN_GUARD_POLICY,
     IssuedCredential,
     SecretSpec,
+    TokenClaims,
     VaultHandle,
     VaultRejected,
     VaultUnavailable,
 )
-from tests.support.openbao import DATABASE_MOUNT, DATABASE_ROLE, DEPLOY_PROD_POLICY, OpenBaoServer
+from tests.support.openbao import (
+    DATABASE_MOUNT,
+    DATABASE_ROLE,
+    DEPLOY_PROD_POLICY,
+    TOKEN_ROLE,
+    OpenBaoServer,
+)
 
 pytestmark = pytest.mark.vault
 
@@ -60,6 +68,17 @@ def token_is_alive(vault: OpenBaoServer, token: str) -> bool:
     return True
 
 
+def role_leases(vault: OpenBaoServer) -> set[str]:
+    """The Vault lease ids of every live token of the broker's role (earlier tests leave some)."""
+    prefix = f"auth/token/create/{TOKEN_ROLE}/"
+    keys = vault.client().sys.list_leases(prefix)["data"]["keys"]
+    return {prefix + key for key in keys}
+
+
+def lost_leases(credentials: list[IssuedCredential]) -> set[str]:
+    return {str(c.handle.lease_id) for c in credentials}
+
+
 def pg_role(pg: dict[str, Any], name: str) -> tuple[bool, datetime | None] | None:
     with psycopg.connect(**pg) as conn:
         row = conn.execute(
@@ -77,7 +96,8 @@ def assert_about(
 
 @pytest.fixture
 def backend(vault: OpenBaoServer) -> Iterator[HvacBackend]:
-    with HvacBackend(vault.addr, token=vault.root_token) as b:
+    claims = TokenClaims(frozenset(), unsettled=1)  # recovery never sweeps here
+    with HvacBackend(vault.addr, token=vault.root_token, token_claims=lambda: claims) as b:
         yield b
 
 
@@ -149,13 +169,15 @@ def test_token_works_at_vault_with_the_lease_ttl_policies_and_metadata(
     credential = issue(backend, spec, lease_id=lease_id)
 
     token, accessor = credential.data["token"], credential.data["accessor"]
-    assert credential.handle == VaultHandle("token", accessor=accessor)
+    vault_lease = credential.handle.lease_id
+    assert vault_lease is not None and vault_lease.startswith("auth/token/create/transom-lease/")
+    assert credential.handle == VaultHandle("token", accessor=accessor, lease_id=vault_lease)
     assert token not in repr(credential.handle) and token not in repr(credential)
     assert credential.ttl == TTL
     info = lookup_self(vault, token)
     assert 0 < info["ttl"] <= TTL.total_seconds()
     assert info["explicit_max_ttl"] == MAX_TTL.total_seconds()
-    assert sorted(info["policies"]) == ["default", DEPLOY_PROD_POLICY]
+    assert sorted(info["policies"]) == ["default", DEPLOY_PROD_POLICY, TOKEN_GUARD_POLICY]
     assert info["meta"] == {"transom_lease": lease_id, "transom_secret": "prod-vault-token"}
     assert lease_id in info["display_name"]
     assert info["orphan"] is True and info["renewable"] is True
@@ -172,9 +194,9 @@ def test_token_renew_moves_its_ttl_up_to_the_max(vault: OpenBaoServer, backend: 
     assert backend.renew(credential.handle, ttl=timedelta(minutes=5)) == timedelta(minutes=5)
     assert 290 <= lookup_self(vault, token)["ttl"] <= 300
 
-    granted = backend.renew(credential.handle, ttl=timedelta(hours=1))
-    assert granted is not None and granted <= MAX_TTL
-    assert lookup_self(vault, token)["ttl"] <= MAX_TTL.total_seconds()
+    # OpenBao renews a role's token up to the role's explicit max, not the token's: bounding a renewal is the
+    # broker's decision (app/decision), and the token cannot renew itself (transom-token-guard).
+    assert backend.renew(credential.handle, ttl=timedelta(minutes=8)) == timedelta(minutes=8)
 
 
 def test_token_revoke_stops_it_and_revoking_twice_succeeds(
@@ -198,18 +220,39 @@ def test_token_spec_without_policies_is_refused() -> None:
         SecretSpec("bad", "token", policies=())
 
 
-def test_revoke_by_lease_id_revokes_the_tokens_of_that_lease_only(
-    vault: OpenBaoServer, backend: HvacBackend
+def test_revoke_by_lease_id_revokes_the_unclaimed_tokens_of_the_role_only(vault: OpenBaoServer) -> None:
+    claims = TokenClaims(frozenset())
+    with HvacBackend(vault.addr, token=vault.root_token, token_claims=lambda: claims) as backend:
+        crashed, other = new_lease_id(), new_lease_id()
+        lost = [issue(backend, TOKEN, lease_id=crashed) for _ in range(2)]  # e.g. a retried issue
+        kept = issue(backend, TOKEN, lease_id=other)
+        with vault.client_for(vault.root_token) as root:  # not the broker's: outside its role
+            created = root.auth.token.create(policies=[DEPLOY_PROD_POLICY], ttl="5m")
+        unrelated = created["auth"]["client_token"]
+        claims = TokenClaims(frozenset({str(kept.handle.lease_id), *role_leases(vault)}) - lost_leases(lost))
+
+        assert backend.revoke_by_lease_id(crashed) == 2
+
+        assert not any(token_is_alive(vault, c.data["token"]) for c in lost)
+        assert token_is_alive(vault, kept.data["token"]) and token_is_alive(vault, unrelated)
+        assert backend.revoke_by_lease_id(crashed) == 0
+        backend.revoke(kept.handle)
+
+
+def test_revoke_by_lease_id_spares_in_flight_issues_and_waits_for_unnamed_tokens(
+    vault: OpenBaoServer,
 ) -> None:
-    crashed, other = new_lease_id(), new_lease_id()
-    lost = [issue(backend, TOKEN, lease_id=crashed) for _ in range(2)]  # e.g. a retried issue
-    kept = issue(backend, TOKEN, lease_id=other)
-
-    assert backend.revoke_by_lease_id(crashed) == 2
-
-    assert not any(token_is_alive(vault, c.data["token"]) for c in lost)
-    assert token_is_alive(vault, kept.data["token"])
-    assert backend.revoke_by_lease_id(crashed) == 0
+    claims = TokenClaims(frozenset())
+    with HvacBackend(vault.addr, token=vault.root_token, token_claims=lambda: claims) as backend:
+        young = issue(backend, TOKEN)
+        claims = TokenClaims(frozenset(), spare_after=datetime.now(UTC) - timedelta(seconds=30))
+        assert backend.revoke_by_lease_id("lease-x") == 0  # issued after an in-flight issue began
+        claims = TokenClaims(frozenset(), unsettled=1)
+        with pytest.raises(VaultUnavailable) as caught:
+            backend.revoke_by_lease_id("lease-x")
+        assert caught.value.error_class == "recovery_deferred"
+        assert token_is_alive(vault, young.data["token"])
+        backend.revoke(young.handle)
 
 
 # -- dynamic -------------------------------------------------------------------------------------------------
@@ -379,15 +422,13 @@ def test_approle_broker_runs_token_and_kv_operations_under_its_policy(
 
     lease_id = new_lease_id()
     credential = issue(broker, TOKEN, lease_id=lease_id)
-    assert sorted(lookup_self(vault, credential.data["token"])["policies"]) == ["default", DEPLOY_PROD_POLICY]
+    policies = sorted(lookup_self(vault, credential.data["token"])["policies"])
+    assert policies == ["default", DEPLOY_PROD_POLICY, TOKEN_GUARD_POLICY]
     assert broker.renew(credential.handle, ttl=timedelta(minutes=3)) == timedelta(minutes=3)
     broker.revoke(credential.handle)
     assert not token_is_alive(vault, credential.data["token"])
     broker.revoke(credential.handle)
-
-    recovered = issue(broker, TOKEN, lease_id=lease_id)
-    assert broker.revoke_by_lease_id(lease_id) == 1
-    assert not token_is_alive(vault, recovered.data["token"])
+    # crash recovery and what the policy refuses: test_broker_policy.py
 
 
 def test_approle_broker_is_refused_what_its_policy_does_not_grant(
