@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from app.http import config_snapshot, current_actor, db_session, runtime
+from app.leases.denials import request_refusals
 from app.leases.service import LeaseService
+from app.ratelimit import app_limiter, client_address
 
 
 def lease_service() -> LeaseService:
     rt = runtime()
-    return LeaseService(db_session(), rt.vault, rt.clock, config=lambda _session: config_snapshot())
+    refusals = request_refusals(client_address(), app_limiter(), rt.clock)
+    return LeaseService(
+        db_session(), rt.vault, rt.clock, config=lambda _session: config_snapshot(), refusals=refusals
+    )
 
 
 def reevaluate_after_change(*, policies: set[str] | None) -> int:

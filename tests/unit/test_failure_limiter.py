@@ -43,3 +43,11 @@ def test_memory_is_bounded_by_forgetting_the_oldest_clients() -> None:
         limiter.record_failure(f"client-{n}")
     assert limiter.retry_after("client-0") is None  # forgotten
     assert limiter.retry_after("client-24") == 60
+
+
+def test_a_failure_counts_against_every_key_unless_one_is_already_held() -> None:
+    limiter, _ = _limiter(limit=2)
+    assert limiter.hold_or_count(["address a", "repository r"]) is None
+    assert limiter.hold_or_count(["address b", "repository r"]) is None
+    assert limiter.hold_or_count(["address c", "repository r"]) == 60  # the repository reached the limit
+    assert limiter.retry_after("address c") is None  # a held request counts against nothing

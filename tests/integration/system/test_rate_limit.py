@@ -1,4 +1,4 @@
-"""A client that keeps failing to authenticate is held back (429, Retry-After); nobody else is."""
+"""A client that keeps failing to authenticate is held back (429, Retry-After); a valid credential is not."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from app.clock import FrozenClock
 from tests.integration.conftest import create_broker_token, make_app, rt
@@ -34,30 +35,48 @@ def limited(database_url: str, openbao: OpenBaoServer, clock: FrozenClock) -> It
     rt(app).engine.dispose()
 
 
-def _fail(client: FlaskClient, times: int, environ: dict[str, str]) -> list[int]:
+def _fail_once(client: FlaskClient, environ: dict[str, str]) -> TestResponse:
     headers = {"Authorization": "Bearer trn_not-a-real-token"}
-    return [
-        client.get("/v1/policies", headers=headers, environ_base=environ).status_code for _ in range(times)
-    ]
+    return client.get("/v1/policies", headers=headers, environ_base=environ)
 
 
-def test_a_client_that_keeps_failing_is_held_back_with_a_reason(limited: Flask, clock: FrozenClock) -> None:
+def _fail(client: FlaskClient, times: int, environ: dict[str, str]) -> list[int]:
+    return [_fail_once(client, environ).status_code for _ in range(times)]
+
+
+def test_failures_past_the_limit_are_429_with_a_reason(limited: Flask, clock: FrozenClock) -> None:
     client = limited.test_client()
-    admin = {"Authorization": f"Bearer {create_broker_token(limited, 'admin')}"}
     assert _fail(client, LIMIT, ATTACKER) == [401] * LIMIT
 
-    held = client.get("/v1/policies", headers=admin, environ_base=ATTACKER)  # even with a good credential
+    held = _fail_once(client, ATTACKER)
     assert held.status_code == 429
     assert held.mimetype == "application/problem+json"
     body = held.get_json()
     assert [r["code"] for r in body["reasons"]] == ["too_many_failures"]
     assert 1 <= int(held.headers["Retry-After"]) <= 60
+    assert held.headers["X-Request-Id"]
 
-    assert client.get("/v1/policies", headers=admin, environ_base=NEIGHBOUR).status_code == 200
+    assert _fail(client, 1, NEIGHBOUR) == [401]
     assert client.get("/healthz", environ_base=ATTACKER).status_code == 200
 
     clock.advance(timedelta(seconds=61))
+    assert _fail(client, 1, ATTACKER) == [401]
+
+
+def test_a_valid_credential_is_served_from_an_address_past_the_limit(
+    database_url: str, openbao: OpenBaoServer, clock: FrozenClock
+) -> None:
+    """Finding 10: CI runners share NAT addresses; one broken job's 60 bad tokens must not lock out the
+    admin (or any valid caller) behind the same address."""
+    app = make_app(database_url, openbao, clock=clock, auth_failures_per_minute=60)
+    client = app.test_client()
+    admin = {"Authorization": f"Bearer {create_broker_token(app, 'admin')}"}
+    assert _fail(client, 60, ATTACKER) == [401] * 60
+    assert _fail_once(client, ATTACKER).status_code == 429
+
     assert client.get("/v1/policies", headers=admin, environ_base=ATTACKER).status_code == 200
+    assert _fail_once(client, ATTACKER).status_code == 429  # still held back: only valid callers pass
+    rt(app).engine.dispose()
 
 
 def test_successes_are_not_counted(limited: Flask) -> None:
