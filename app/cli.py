@@ -3,6 +3,7 @@ starts without loading the server (Flask, SQLAlchemy, Alembic)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import click
@@ -36,9 +37,21 @@ class LazyGroup(click.Group):
         return command
 
 
+def no_core_dumps() -> None:
+    """Set RLIMIT_CORE to 0 (soft and hard): a crash must not write leased values, tokens or the broker's
+    Vault credentials to a core file. The command ``transom lease exec`` runs inherits it, on purpose."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 @click.group(cls=LazyGroup)
 def main() -> None:
     """Transom: a secrets broker with just-in-time leases for CI pipelines."""
+    no_core_dumps()
 
 
 if __name__ == "__main__":

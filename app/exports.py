@@ -11,12 +11,26 @@ from typing import Any
 from flask import Response, stream_with_context
 
 MIMETYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"); docs/API.md, GET /v1/leases.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_cell(value: Any) -> Any:
+def defuse_formula(text: str) -> str:
+    """``text``, prefixed with ``'`` when a spreadsheet would run it as a formula.
+
+    Repositories, refs, branches and pipeline ids come from ID tokens, including outsiders' refused ones, so
+    every CSV cell goes through here; JSON and JSON Lines keep the values exactly.
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_cell(value: Any) -> Any:
+    """One CSV cell: objects and lists as compact JSON, every text defused; empty stays empty."""
+    if value is None:
+        return None
     if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return value
+        value = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return defuse_formula(str(value))
 
 
 def _render(rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str]) -> Iterator[str]:
@@ -28,7 +42,7 @@ def _render(rows: Iterable[dict[str, Any]], fmt: str, columns: Sequence[str]) ->
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

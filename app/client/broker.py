@@ -1,4 +1,4 @@
-"""The broker's lease routes over HTTP (API.md, "Leases"), with each refusal turned into a ClientError."""
+"""The broker's lease routes over HTTP (docs/API.md, "Leases"), each refusal turned into a ClientError."""
 
 from __future__ import annotations
 

@@ -160,7 +160,7 @@ naming_options = [
     ),
 ]
 idempotency_option = click.option(
-    "--idempotency-key", help="Retrying with the same key returns the same lease (API.md, idempotency_key)."
+    "--idempotency-key", help="Retrying with the same key returns the same lease (docs/API.md, Leases)."
 )
 
 
@@ -260,7 +260,7 @@ def request(
         held = LeaseSet(conn.broker, conn.tokens.token, conn.report, ttl=ttl)
         try:
             held.acquire(secrets, idempotency_key=idempotency_key, stop=lambda: False)
-            variables = naming.environment(held.leases)
+            variables = naming.environment(held.leases, os.environ)
             if LEASE_IDS_VARIABLE in variables:
                 raise UsageError(f"a value would overwrite {LEASE_IDS_VARIABLE}; rename it with --map")
             _hand_on(fmt, held.leases, variables, conn.report)

@@ -145,7 +145,7 @@ def _run(
         complete = leases.acquire(
             plan.secrets, idempotency_key=plan.idempotency_key, stop=lambda: latch.stopping
         )
-        variables = plan.naming.environment(leases.leases) if complete else {}
+        variables = plan.naming.environment(leases.leases, environ) if complete else {}
     except BaseException:
         leases.release_all()
         raise

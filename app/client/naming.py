@@ -4,7 +4,8 @@ Default: the key, uppercased, every character other than A-Z, 0-9 turned into ``
 ``DB_PASSWORD``), after an optional prefix (``--env-prefix DEPLOY_``, or per secret
 ``--env-prefix prod-db=DB_``). ``--map KEY=NAME`` (or ``--map SECRET/KEY=NAME``) names one value
 explicitly; the other keys keep their default names. Two values that would land in one variable are refused
-rather than one silently winning.
+rather than one silently winning, and so is a default name that would change how the job's programs run or
+overwrite a variable the job already has (``app/client/envguard.py``; docs/API.md, "Command line").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.client.broker import LeaseView
+from app.client.envguard import refusal
 from app.client.errors import UsageError
 
 VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -64,20 +66,30 @@ class EnvNaming:
                 names[(None, target)] = name
         return cls(prefix, prefixes, names)
 
-    def name_for(self, secret: str, key: str) -> str:
-        explicit = self.names.get((secret, key)) or self.names.get((None, key))
-        return explicit or default_name(key, self.prefixes.get(secret, self.prefix))
+    def explicit_name(self, secret: str, key: str) -> str | None:
+        return self.names.get((secret, key)) or self.names.get((None, key))
 
-    def environment(self, leases: Sequence[LeaseView]) -> dict[str, str]:
-        """NAME -> value for every value of every lease; refuses collisions and unusable values."""
+    def name_for(self, secret: str, key: str) -> str:
+        return self.explicit_name(secret, key) or default_name(key, self.prefixes.get(secret, self.prefix))
+
+    def environment(self, leases: Sequence[LeaseView], environ: Mapping[str, str]) -> dict[str, str]:
+        """NAME -> value for every value of every lease, checked before anything is handed on or run.
+
+        Refuses collisions, unusable values, and default names that ``envguard`` refuses against ``environ``
+        (the job's environment); a ``--map`` name is the job author's explicit choice and is not checked.
+        """
         found: dict[str, str] = {}
         origin: dict[str, str] = {}
         seen_keys: set[tuple[str | None, str]] = set()
+        hijacks: list[tuple[str, str, str]] = []  # (where, name, why)
         for lease in leases:
             for key, value in (lease.data or {}).items():
                 seen_keys.update({(lease.secret, key), (None, key)})
                 name = self.name_for(lease.secret, key)
-                where = f"{lease.secret}/{key}"
+                where = f"{lease.secret}/{shown_key(key)}"
+                why = None if self.explicit_name(lease.secret, key) else refusal(name, environ)
+                if why is not None:
+                    hijacks.append((where, name, why))
                 if name in found:
                     raise UsageError(
                         f"{origin[name]} and {where} would both be ${name}",
@@ -87,11 +99,30 @@ class EnvNaming:
                 if "\0" in text:
                     raise UsageError(f"{where} holds a NUL character, which no environment variable can")
                 found[name], origin[name] = text, where
+        if hijacks:
+            raise _hijack_error(hijacks)
         for wanted in self.names:
             if wanted not in seen_keys:
                 shown = f"{wanted[0]}/{wanted[1]}" if wanted[0] else wanted[1]
                 raise UsageError(f"--map names {shown!r}, which none of the leases holds")
         return found
+
+
+def shown_key(key: str) -> str:
+    """A key as the log may show it: a name from Vault must not forge log lines or workflow commands."""
+    return key if key.isprintable() and len(key) <= 100 else repr(key[:100])
+
+
+def _hijack_error(hijacks: Sequence[tuple[str, str, str]]) -> UsageError:
+    names = ", ".join(f"${name}" for _, name, _ in hijacks)
+    return UsageError(
+        f"refused to set {names} from leased key names; nothing was run or handed on",
+        lines=[
+            *(f"{where} would be ${name}: {why}" for where, name, why in hijacks),
+            "a key's name comes from the secret at Vault; to use such a name anyway, choose it explicitly "
+            "with --map SECRET/KEY=NAME (or pick other names with --map or --env-prefix)",
+        ],
+    )
 
 
 def _check_name(name: str, option: str, *, allow_empty: bool = False) -> None:

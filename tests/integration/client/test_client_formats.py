@@ -38,7 +38,8 @@ def test_default_names(key: str, prefix: str, name: str) -> None:
 def test_map_and_per_secret_prefix_name_values_apart() -> None:
     naming = EnvNaming.parse(["db", "cache"], ["cache=CACHE_"], ["db/password=PGPASSWORD"])
     env = naming.environment(
-        [_lease("db", {"password": "a", "user": "u"}), _lease("cache", {"password": "b", "port": 6379})]
+        [_lease("db", {"password": "a", "user": "u"}), _lease("cache", {"password": "b", "port": 6379})],
+        {},
     )
     assert env == {"PGPASSWORD": "a", "USER": "u", "CACHE_PASSWORD": "b", "CACHE_PORT": "6379"}
 
@@ -47,7 +48,7 @@ def test_two_values_for_one_variable_are_refused_without_showing_them() -> None:
     naming = EnvNaming.parse(["db", "cache"], [], [])
     with pytest.raises(UsageError) as refused:
         naming.environment(
-            [_lease("db", {"password": "s3cret-a"}), _lease("cache", {"password": "s3cret-b"})]
+            [_lease("db", {"password": "s3cret-a"}), _lease("cache", {"password": "s3cret-b"})], {}
         )
     assert "db/password and cache/password would both be $PASSWORD" in refused.value.message
     assert "s3cret" not in refused.value.message + " ".join(refused.value.lines)
@@ -62,7 +63,7 @@ def test_invalid_map_targets_are_usage_errors(bad: list[str]) -> None:
 def test_a_map_naming_no_key_is_refused() -> None:
     naming = EnvNaming.parse(["db"], [], ["passwd=PGPASSWORD"])
     with pytest.raises(UsageError, match="passwd"):
-        naming.environment([_lease("db", {"password": "x"})])
+        naming.environment([_lease("db", {"password": "x"})], {})
 
 
 def test_masks_cover_each_line_and_the_escaped_forms() -> None:
