@@ -17,7 +17,7 @@ from app.audit.ledger import Actor
 from app.errors import Forbidden, Unauthorized
 from app.http import config_snapshot, db_session, runtime
 from app.identity.workload import VerifiedToken
-from app.tokens.service import TOKEN_PREFIX, find_live_token
+from app.tokens.service import TOKEN_PREFIX, authenticate_token
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -68,7 +68,7 @@ def _bearer() -> str:
 
 
 def _broker_caller(value: str) -> BrokerCaller:
-    record = find_live_token(db_session(), value, runtime().clock.now())
+    record = authenticate_token(db_session(), value, runtime().clock.now())  # notes last_used_at
     if record is None:
         raise Unauthorized("The broker token is unknown, revoked or expired.")
     caller = BrokerCaller(record.name, record.role)

@@ -39,7 +39,7 @@ def tokens() -> None:
 @tokens.command("create")
 @click.option("--name", required=True, help="A unique name for the token.")
 @click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--ttl", default=None, help="Lifetime, e.g. 90d; none: no expiry.")
+@click.option("--ttl", default=None, help="Lifetime, e.g. 30d (default 90d, at most TRANSOM_TOKEN_MAX_TTL).")
 def tokens_create(name: str, role: str, ttl: str | None) -> None:
     """Create a token and print it, alone, on stdout (it is shown only this once)."""
     settings = _settings()
@@ -52,7 +52,9 @@ def tokens_create(name: str, role: str, ttl: str | None) -> None:
     try:
         with transaction(make_session_factory(engine)) as session:
             service = TokenService(session, clock, Ledger(session, clock))
-            new = service.create_token(name, role, lifetime, actor=Actor("system", "cli"))
+            new = service.create_token(
+                name, role, lifetime, actor=Actor("system", "cli"), max_ttl=settings.token_max_lifetime
+            )
     except Exception as exc:
         raise click.ClickException(getattr(exc, "detail", None) or "could not create the token") from None
     finally:

@@ -1,19 +1,30 @@
-"""Liveness, readiness and metrics: no credential needed."""
+"""Liveness, readiness and metrics: no credential needed (``/metrics`` needs a broker token when
+``TRANSOM_METRICS_REQUIRE_AUTH`` is set: its labels name policies)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
+from flask.blueprints import BlueprintSetupState
 from flask_smorest import Blueprint
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from app.auth import require_reader
 from app.http import runtime
+from app.schemas import problem_responses
+from app.system.readiness import Answer, ReadinessCache
 from app.system.schemas import METRICS_CONTENT_TYPE, METRICS_SCHEMA, HealthSchema, ReadinessSchema
 from app.vault.port import VaultError
 
 bp = Blueprint("system", __name__, description="Health, readiness and metrics")
+READINESS = "transom.readiness"
+
+
+@bp.record_once
+def _make_readiness_cache(state: BlueprintSetupState) -> None:
+    state.app.extensions[READINESS] = ReadinessCache(state.app.extensions["transom"].clock)
 
 
 @bp.get("/healthz")
@@ -26,7 +37,13 @@ def healthz() -> dict[str, str]:
 @bp.alt_response(200, schema=ReadinessSchema, description="The database and Vault answer")
 @bp.alt_response(503, schema=ReadinessSchema, description="Not ready: `error` names what does not answer")
 def readyz() -> tuple[dict[str, Any], int]:
-    """200 when the database and Vault both answer; 503 naming what does not."""
+    """200 when the database and Vault both answer; 503 naming what does not. Checked at most once a
+    second per process; a burst in between gets the last answer."""
+    cache: ReadinessCache = current_app.extensions[READINESS]
+    return cache.answer(_check_readiness)
+
+
+def _check_readiness() -> Answer:
     rt = runtime()
     body: dict[str, Any] = {}
     errors: dict[str, str] = {}
@@ -50,6 +67,17 @@ def readyz() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/metrics")
+@problem_responses(bp, 401, 403)
 @bp.alt_response(200, schema=METRICS_SCHEMA, content_type=METRICS_CONTENT_TYPE, description="Prometheus text")
 def metrics() -> Response:
+    if runtime().settings.metrics_require_auth:
+        return _metrics_for_a_broker_token()
+    return _metrics()
+
+
+def _metrics() -> Response:
     return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)  # mimetype= would add a 2nd charset
+
+
+# TRANSOM_METRICS_REQUIRE_AUTH: the scraper sends an auditor's (or an admin's) broker token.
+_metrics_for_a_broker_token = require_reader(_metrics)

@@ -23,7 +23,10 @@ def _service() -> TokenService:
 @bp.response(201, NewTokenSchema)
 @problem_responses(bp, 400, 401, 403, 409, 413, 415, 503)
 def create_token(body: dict[str, Any]) -> dict[str, Any]:
-    new = _service().create_token(body["name"], body["role"], body["ttl"], actor=current_actor())
+    max_ttl = runtime().settings.token_max_lifetime
+    new = _service().create_token(
+        body["name"], body["role"], body["ttl"], actor=current_actor(), max_ttl=max_ttl
+    )
     db_session().commit()
     record = new.record
     return {

@@ -9,7 +9,8 @@ from app.tokens.service import ROLES
 class TokenRequestSchema(StrictSchema):
     name = Name(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    ttl = Duration(load_default=None)
+    # Missing: 90 days; at most TRANSOM_TOKEN_MAX_TTL (365 days by default), else 400.
+    ttl = Duration(load_default=None, metadata={"description": "Lifetime; default 90 days"})
 
 
 class TokenSchema(Schema):

@@ -1,8 +1,11 @@
 """Who is looking at the pages: a broker token pasted once, then a signed session cookie.
 
-The cookie (Flask's session: signed, HttpOnly, SameSite=Strict) holds the token's SHA-256 digest, never the
-token, so a leaked cookie is no API credential; every request looks the digest up again, so deleting or
-expiring the token ends the page session too. Every POST carries the session's CSRF token in a hidden field.
+The cookie (Flask's session: signed, HttpOnly, SameSite=Strict, Secure over https) holds the token's SHA-256
+digest, never the token, so a leaked cookie is no API credential, and the token's session generation. Every
+request looks both up again: deleting or expiring the token ends the page session, and signing out bumps the
+generation, so a cookie copied before sign-out stops working on the server (docs/API.md, "Authentication").
+Signing out therefore ends every page session of that token, in every browser. Every POST carries the
+session's CSRF token in a hidden field.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import ParamSpec, TypeVar, cast
 
-from flask import g, redirect, request, session, url_for
+from flask import Flask, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select
 
 from app.audit.ledger import Actor
@@ -23,7 +27,7 @@ from app.errors import AppError, Forbidden
 from app.http import db_session, runtime
 from app.instants import format_instant, parse_instant
 from app.tokens.models import ApiToken
-from app.tokens.service import TOKEN_PREFIX, find_live_token
+from app.tokens.service import TOKEN_PREFIX, authenticate_token, end_page_sessions
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,23 +54,37 @@ class PageUser:
         return Actor(self.role, self.name)
 
 
+class PageSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked ``Secure`` whenever the request came over https: directly, or per the
+    ``X-Forwarded-Proto`` of a trusted proxy (``TRANSOM_TRUSTED_PROXY_HOPS``; the app factory's ProxyFix
+    sets the scheme from it, as it does the client address). Production marks it always."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+
 def sign_in(presented: str) -> PageUser | None:
     """Start a page session for a live broker token; None (and no session) for anything else."""
     presented = presented.strip()
     if not presented.startswith(TOKEN_PREFIX):
         return None
     now = runtime().clock.now()
-    record = find_live_token(db_session(), presented, now)
+    record = authenticate_token(db_session(), presented, now)
     if record is None:
         return None
     session.clear()  # no value from before the login survives it (session fixation)
     session["token_digest"] = record.token_hash
+    session["generation"] = record.session_generation
     session["signed_in_at"] = format_instant(now)
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
     return PageUser(record.name, record.role)
 
 
 def sign_out() -> None:
+    """End this session on the server too: only a live session may bump its token's generation."""
+    if current_user() is not None:
+        end_page_sessions(db_session(), session["token_digest"])
+        db_session().commit()
     session.clear()
 
 
@@ -87,7 +105,11 @@ def _load_user() -> PageUser | None:
     except ValueError:
         fresh = False
     record = db_session().scalar(select(ApiToken).where(ApiToken.token_hash == digest)) if fresh else None
-    if record is None or (record.expires_at is not None and record.expires_at <= now):
+    if (
+        record is None
+        or (record.expires_at is not None and record.expires_at <= now)
+        or session.get("generation") != record.session_generation
+    ):
         session.clear()
         return None
     return PageUser(record.name, record.role)

@@ -7,6 +7,9 @@ Create Date: 2026-12-06 18:00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +17,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass  # placeholder: filled by its change
+    # Existing page sessions carry no generation and so end once: everyone signs in again after upgrading.
+    with op.batch_alter_table("api_tokens") as batch:
+        batch.add_column(sa.Column("session_generation", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("api_tokens") as batch:
+        batch.drop_column("session_generation")
