@@ -11,8 +11,11 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from app.decision.durations import parse_duration
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("TRANSOM_CONFIG_DIR", PROJECT_ROOT / "config"))
@@ -35,6 +38,7 @@ class Settings:
     vault_role_id: str | None = None
     vault_secret_id: str | None = None
     vault_timeout_seconds: float = 5.0
+    vault_token_role: str = "transom-lease"  # the Vault token role that issues token secrets (README)
     scheduler: str = "off"
     allow_insecure_issuers: bool = False
     secret_key: str | None = None
@@ -45,6 +49,12 @@ class Settings:
     log_level: str = "INFO"
     auth_failures_per_minute: int = 60  # per client address and process; 0 turns the limit off
     trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For names the client
+    token_max_ttl: str = "365d"  # the longest a broker token may live (a duration; docs/API.md)
+    metrics_require_auth: bool = False  # /metrics then needs a broker token of any role
+
+    @property
+    def token_max_lifetime(self) -> timedelta:
+        return parse_duration(self.token_max_ttl)
 
     @property
     def is_sqlite(self) -> bool:
@@ -147,7 +157,16 @@ def _validate(settings: Settings) -> Settings:
     for name in ("auth_failures_per_minute", "trusted_proxy_hops"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name!r}: must not be negative")
+    _check_duration(settings, "token_max_ttl")
     return settings
+
+
+def _check_duration(settings: Settings, name: str) -> None:
+    try:
+        if parse_duration(getattr(settings, name)).total_seconds() <= 0:
+            raise ValueError("must be positive")
+    except ValueError as exc:
+        raise ConfigError(f"setting {name!r} (TRANSOM_{name.upper()}): {exc}") from None
 
 
 def require_secret_key(settings: Settings) -> None:

@@ -17,11 +17,13 @@ from app import errors, http, ratelimit
 from app.clock import Clock, SystemClock
 from app.config import INSTANCE_DIR, Settings, load_settings, require_secret_key
 from app.errors import AppError
+from app.leases import denials
 from app.openapi import make_api
 from app.ratelimit import FailureLimiter
 from app.runtime import build_runtime
 from app.vault.port import SecretBackend
 from app.web import bp as web_bp
+from app.web.login import PageSessionInterface
 
 JSON_METHODS = ("POST", "PUT", "PATCH")
 
@@ -50,16 +52,17 @@ def create_app(
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
     )
+    app.session_interface = PageSessionInterface()  # Secure whenever the request came over https
     app.extensions["transom"] = build_runtime(settings, clock=clock or SystemClock(), vault=vault)
 
     api = make_api(app, marshmallow_plugin=MarshmallowPlugin(schema_name_resolver=_schema_name))
     _register_blueprints(api)
     errors.init_app(app)  # after Api(), whose own HTTP error handler this replaces
     http.init_app(app)
-    _limit_failing_clients(app, settings, clock or SystemClock())
     app.register_blueprint(web_bp)
     app.before_request(_start_request)
     app.after_request(_finish_request)
+    _limit_failing_clients(app, settings, clock or SystemClock())  # after _finish_request: see ratelimit
     return app
 
 
@@ -71,6 +74,8 @@ def _limit_failing_clients(app: Flask, settings: Settings, clock: Clock) -> None
     if settings.auth_failures_per_minute:
         limiter = FailureLimiter(settings.auth_failures_per_minute, timedelta(minutes=1), clock)
         ratelimit.install(app, limiter)
+    # Identical refused lease requests are one ledger event with a count, whether or not the limit is on.
+    denials.install(app, denials.DenialBursts(), app.extensions["transom"].sessions, clock)
 
 
 def _register_blueprints(api: Api) -> None:

@@ -20,9 +20,20 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 NAME_MESSAGE = "must match ^[a-z0-9][a-z0-9._-]{{0,62}}$ (lowercase letters, digits, '.', '_', '-')"
 
 
+class WholeMatch(validate.Regexp):
+    """A pattern the whole value must match. marshmallow's ``Regexp`` uses ``re.match``, where ``$`` also
+    matches before a final newline, so ``"deploys\n"`` passed ``^...$``. The pattern keeps its ``^...$`` form
+    for the OpenAPI document, which JSON Schema reads without that quirk."""
+
+    def __call__(self, value):  # type: ignore[no-untyped-def]  # marshmallow declares str and bytes overloads
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 class Name(fields.String):
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(validate=validate.Regexp(NAME_PATTERN, error=NAME_MESSAGE), **kwargs)
+        super().__init__(validate=WholeMatch(NAME_PATTERN, error=NAME_MESSAGE), **kwargs)
 
 
 # How the OpenAPI document describes the two custom fields below (apispec reads a field's metadata).
@@ -126,25 +137,54 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+# Keyset values a database column can hold: a signed 64-bit id (SQLite's INTEGER, PostgreSQL's BIGINT).
+_MIN_ID, _MAX_ID = -(2**63), 2**63 - 1
+
+
+def _bad_cursor() -> ValidationError:
+    return ValidationError({"cursor": ["is not a cursor this API returned"]})
+
+
+def _storable(value: Any) -> bool:
+    """A cursor value the database can compare: an in-range integer (not a bool), or a string without NUL
+    or lone surrogates (neither PostgreSQL nor the drivers take those)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return _MIN_ID <= value <= _MAX_ID
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return "\x00" not in value
+    return False
+
+
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    """The keyset position a previous page ended at; a tampered cursor is a 400, not a crash."""
+    """The keyset position a previous page ended at; a tampered or out-of-range cursor is a 400, never a
+    crash of the database driver (docs/API.md, "Conventions")."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise ValidationError({"cursor": ["is not a cursor this API returned"]}) from None
-    if (
-        not isinstance(values, list)
-        or len(values) != arity
-        or not all(isinstance(v, int | str) for v in values)
-    ):
-        raise ValidationError({"cursor": ["is not a cursor this API returned"]})
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
+        raise _bad_cursor() from None
+    if not isinstance(values, list) or len(values) != arity or not all(_storable(v) for v in values):
+        raise _bad_cursor()
     return values
+
+
+def decode_id_cursor(cursor: str) -> int:
+    """The ``id`` a page of a list ordered by ``id`` ended at."""
+    value = decode_cursor(cursor, 1)[0]
+    if type(value) is not int:
+        raise _bad_cursor()
+    return value
 
 
 def page_of(query: dict[str, Any], fetch: Callable[[int, int | None], Sequence[Any]]) -> dict[str, Any]:
     """One keyset page of a list ordered by ``id`` descending (newest first)."""
-    before = decode_cursor(query["cursor"], 1)[0] if query["cursor"] else None
+    before = decode_id_cursor(query["cursor"]) if query["cursor"] else None
     rows = fetch(query["limit"] + 1, before)
     page = rows[: query["limit"]]
     more = len(rows) > query["limit"]

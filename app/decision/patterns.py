@@ -1,7 +1,7 @@
 """Name patterns for repositories, branches and tags: GitHub deployment-branch-policy semantics.
 
 GitHub documents its deployment branch and tag policies as Ruby ``File.fnmatch`` patterns in which "wildcard
-characters will not match ``/``"; API.md adds that ``**`` matches across segments. The syntax accepted here:
+characters will not match ``/``"; docs/API.md adds that ``**`` matches across segments. The syntax here:
 
 - ``*``: any run of characters, possibly empty, except ``/`` (it stays inside one segment).
 - ``**``: any run of characters, ``/`` included; three or more ``*`` are the same as ``**``.
@@ -16,8 +16,8 @@ characters will not match ``/``"; API.md adds that ``**`` matches across segment
 
 Where this differs from Ruby's ``File.fnmatch(p, s, FNM_PATHNAME)``, deliberately:
 
-- ``**`` that is not a whole ``**/`` segment crosses ``/`` (Ruby treats it as ``*``): API.md's "``**`` across
-  segments", and what ``feature/**`` is written to mean.
+- ``**`` that is not a whole ``**/`` segment crosses ``/`` (Ruby treats it as ``*``): docs/API.md's
+  "``**`` across segments", and what ``feature/**`` is written to mean.
 - A leading ``.`` in a segment is an ordinary character (Ruby's ``FNM_DOTMATCH``): git forbids ref components
   that start with ``.`` anyway, and ``acme/*`` is expected to include the repository ``acme/.github``.
 - No brace alternatives ``{a,b}`` (Ruby's opt-in ``FNM_EXTGLOB``; GitHub does not document them): braces

@@ -3,8 +3,8 @@
 An RSA key, generated on first start and kept in ``instance/dev/`` (mode 0600) with the issuer's URL, so a
 token minted by ``transom dev token`` still verifies after ``transom dev`` restarts (on the same port, which
 it asks for again). Discovery and JWKS are served over HTTP on loopback by a small threaded ``http.server``
-inside the broker process. The tokens follow GitHub Actions' documented claims (DESIGN.md, "Workload
-identity"), signed RS256.
+inside the broker process. The tokens follow GitHub Actions' documented claims
+(docs/ARCHITECTURE.md, "Workload identity"), signed RS256.
 """
 
 from __future__ import annotations

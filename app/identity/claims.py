@@ -1,4 +1,4 @@
-"""GitHub, GitLab and generic ID token claims → one :class:`WorkloadIdentity` (DESIGN.md, "claim maps").
+"""GitHub, GitLab and generic ID token claims → one :class:`WorkloadIdentity` (docs/ARCHITECTURE.md).
 
 Mapping never raises on a verified token's claims: what a token does not state (or states in a shape we do
 not understand) is ``None``, unknown, so a policy that restricts that field denies. Refs are mapped as given;

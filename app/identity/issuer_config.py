@@ -17,7 +17,7 @@ FLAVORS: frozenset[str] = frozenset(get_args(Flavor))
 
 MAX_LEEWAY_SECONDS = 300
 
-# The normalized names a generic issuer's ``claim_map`` may map (DESIGN.md, "Workload identity").
+# The normalized names a generic issuer's ``claim_map`` may map (docs/ARCHITECTURE.md, "Workload identity").
 # ``branch`` and ``tag`` only serve to build the full ref when the token carries no ``ref`` claim
 # (see app.identity.claims); the identity's branch and tag are always derived from the full ref.
 CLAIM_MAP_KEYS: frozenset[str] = frozenset(

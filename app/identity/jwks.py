@@ -1,6 +1,6 @@
 """Issuers' signing keys: discovery, a per-issuer JWKS cache, and the HTTP fetcher behind it.
 
-Cache rules (DESIGN.md "identity", API.md "Authentication"):
+Cache rules (docs/ARCHITECTURE.md "identity", docs/API.md "Authentication"):
 
 - a fetched copy is *fresh* for ``ttl``: it is used with no fetching at all;
 - after that it is refetched on use (one thread fetches; the others keep using the old copy), and the old

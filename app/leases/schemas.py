@@ -4,7 +4,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.schemas import Duration, Instant, Name, PageQuerySchema, StrictSchema
+from app.schemas import Duration, Instant, Name, PageQuerySchema, StrictSchema, WholeMatch
 
 MIN_TTL_SECONDS = 5
 STATUSES = ("issuing", "active", "revoking", "expired", "released", "revoked", "failed")
@@ -20,7 +20,7 @@ class LeaseRequestSchema(StrictSchema):
     ttl = Duration(load_default=None, validate=_at_least_min_ttl)
     idempotency_key = fields.String(
         load_default=None,
-        validate=validate.Regexp(r"^[A-Za-z0-9._:@/-]{1,255}$", error="1-255 of A-Z a-z 0-9 . _ : @ / -"),
+        validate=WholeMatch(r"^[A-Za-z0-9._:@/-]{1,255}$", error="1-255 of A-Z a-z 0-9 . _ : @ / -"),
     )
 
 

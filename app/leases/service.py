@@ -24,26 +24,24 @@ from app.clock import Clock
 from app.config_snapshot.generation import read_generation
 from app.config_snapshot.snapshot import ConfigSnapshot
 from app.db import committing
-from app.decision.policy import Decision, PolicyView, decide, renewal_decision
+from app.decision import outsiders
+from app.decision.policy import Decision, Grant, PolicyView, decide, renewal_decision
 from app.decision.reasons import (
     FREEZE_ACTIVE,
     MAX_ACTIVE_REACHED,
     NO_POLICY,
-    TOKEN_REPLAYED,
     UNKNOWN_SECRET,
     Reason,
 )
 from app.errors import Conflict, Forbidden, NotFound, PolicyDenied, ServiceUnavailable
 from app.identity.claims import ref_problem
-from app.identity.errors import TokenRejected
 from app.identity.workload import VerifiedToken, WorkloadIdentity
 from app.instants import format_instant
-from app.leases import ending, reevaluation
+from app.leases import ending, reevaluation, replay
+from app.leases.denials import EVERY_REFUSAL, RefusalGate
 from app.leases.models import Lease, LeaseStatus, SeenToken
 from app.policies.models import Policy
 from app.policies.service import to_view
-from app.secrets.models import Secret
-from app.secrets.service import to_spec
 from app.vault.port import IssuedCredential, SecretBackend, SecretSpec, VaultError, VaultRejected
 from app.windows.calendar import Calendar
 
@@ -99,12 +97,19 @@ def load_config(session: Session) -> ConfigSnapshot:
 
 class LeaseService:
     def __init__(
-        self, session: Session, vault: SecretBackend, clock: Clock, *, config: ConfigSource = load_config
+        self,
+        session: Session,
+        vault: SecretBackend,
+        clock: Clock,
+        *,
+        config: ConfigSource = load_config,
+        refusals: RefusalGate = EVERY_REFUSAL,
     ) -> None:
         self._session = session
         self._vault = vault
         self._clock = clock
         self._config = config
+        self._refusals = refusals  # limit and burst-count refused requests (see ``denials``)
 
     def _transaction(self) -> contextlib.AbstractContextManager[Session]:
         """One transaction on the caller's session (Vault is only called between them)."""
@@ -117,24 +122,21 @@ class LeaseService:
         actor = Actor("ci", identity.actor_id())
         with self._transaction() as session:
             now = self._clock.now()
-            if request.idempotency_key:
-                existing = session.scalar(
-                    select(Lease).where(
-                        Lease.workload_key == identity.workload_key(),
-                        Lease.secret == request.secret,
-                        Lease.idempotency_key == request.idempotency_key,
-                    )
-                )
-                if existing is not None:
-                    return self._replay(session, existing, actor)
-
+            # Found only under the presenting workload's own key, and judged like a new request before it
+            # is answered (docs/API.md, "idempotency_key").
+            existing = replay.find(session, identity, request.secret, request.idempotency_key)
             config = self._config(session)
             secret = config.secret(request.secret)
             policies = config.policies_naming(request.secret) if secret is not None else []
-            decision = self._decide(session, identity, request, secret, policies, config.calendar, now)
+            decision = self._decide(
+                session, identity, request, secret, policies, config.calendar, now, replaying=existing
+            )
+            decision = outsiders.for_requester(decision, identity, config.policies)  # docs/API.md, "Leases"
             if not decision.allowed or decision.grant is None or secret is None:
                 self._deny(session, identity, request, decision.reasons, actor)
             assert decision.grant is not None and secret is not None
+            if existing is not None:
+                return self._replay(session, existing, token, request, secret, actor, decision.grant)
             policy = next(p for p in policies if p.name == decision.grant.policy)
             if policy.max_active is not None:
                 self._hold_max_active(session, policy, identity, request, actor)
@@ -152,7 +154,8 @@ class LeaseService:
                 secret,
                 lease_id=lease_id,
                 ttl=lease.expires_at - now,
-                max_ttl=lease.max_expires_at - now,
+                # Window end and next freeze too (docs/API.md, token): Vault ends it there whatever renews it.
+                max_ttl=min(decision.grant.latest_end or lease.max_expires_at, lease.max_expires_at) - now,
             )
         except VaultError as error:
             self._issue_failed(lease_id, error)
@@ -169,11 +172,15 @@ class LeaseService:
         policies: Sequence[PolicyView],
         calendar: Calendar,
         now: datetime,
+        *,
+        replaying: Lease | None = None,
     ) -> Decision:
         candidates: list[tuple[PolicyView, Any, int]] = []
         for policy in policies:
             # Only max_active reads the count: skip the query for policies without one.
             active = count_live(session, policy.name) if policy.max_active is not None else 0
+            if active and replaying is not None and replaying.policy == policy.name:
+                active -= replaying.status in LIVE_STATUSES  # a replay takes no new place
             candidates.append((policy, calendar.facts(policy, now), active))
         return decide(
             identity,
@@ -194,7 +201,9 @@ class LeaseService:
         actor: Actor,
     ) -> None:
         session.rollback()
-        Ledger(session, self._clock).append(
+        self._refusals.record(  # 429 past the limit; one event per burst of identical refusals
+            Ledger(session, self._clock),
+            identity,
             "lease.denied",
             actor=actor,
             decision="deny",
@@ -203,9 +212,7 @@ class LeaseService:
             **identity_facts(identity, request.secret),
         )
         session.commit()
-        raise PolicyDenied(
-            f"No policy grants secret {request.secret!r} to this workload now.", reasons=reasons
-        )
+        raise PolicyDenied("No policy grants the requested secret to this workload now.", reasons=reasons)
 
     def _hold_max_active(
         self,
@@ -272,17 +279,9 @@ class LeaseService:
         self, session: Session, token: VerifiedToken, request: LeaseRequest, actor: Actor
     ) -> None:
         if session.get(SeenToken, token.replay_key) is not None:
-            reason = Reason(TOKEN_REPLAYED, "this token already obtained a lease; CI tokens are single-use")
-            Ledger(session, self._clock).append(
-                "lease.denied",
-                actor=actor,
-                decision="deny",
-                reasons=[reason],
-                details={"identity": token.identity.to_dict()},
-                **identity_facts(token.identity, request.secret),
+            replay.refuse_token(
+                session, self._clock, token, actor, identity_facts(token.identity, request.secret)
             )
-            session.commit()
-            raise TokenRejected(TOKEN_REPLAYED, reason.message)
         raise Conflict("A lease with this idempotency key is being issued right now; retry shortly.")
 
     def _issue_failed(self, lease_id: str, error: VaultError) -> None:
@@ -292,7 +291,7 @@ class LeaseService:
             lease = ending.lock_lease(session, lease_id)
             assert lease is not None
             now = self._clock.now()
-            self._forget_token(session, lease_id)
+            replay.forget_token(session, lease_id)
             lease.last_error = error.error_class
             if lease.secret_kind == "token" and not isinstance(error, VaultRejected):
                 ending.begin_end(lease, final_status=LeaseStatus.FAILED, end_reason="issue_failed", now=now)
@@ -410,7 +409,7 @@ class LeaseService:
                 return
             lease.vault_accessor = credential.handle.accessor
             lease.vault_lease_id = credential.handle.lease_id
-            self._forget_token(session, lease_id)
+            replay.forget_token(session, lease_id)
             frozen = any(r.code == FREEZE_ACTIVE for r in reasons)
             ending.begin_end(
                 lease,
@@ -429,13 +428,6 @@ class LeaseService:
             )
         self.finish_revocation(lease_id)
 
-    @staticmethod
-    def _forget_token(session: Session, lease_id: str) -> None:
-        """The CI token obtained nothing with this lease, so it may be used again."""
-        seen = session.scalar(select(SeenToken).where(SeenToken.lease_id == lease_id))
-        if seen is not None:
-            session.delete(seen)
-
     def _revoke_quietly(self, credential: IssuedCredential) -> None:
         # If this fails too, the write-ahead row stays 'issuing' and recovery revokes it by lease id.
         with contextlib.suppress(VaultError):
@@ -443,37 +435,32 @@ class LeaseService:
 
     # --- idempotent replay ---------------------------------------------------------------------------
 
-    def _replay(self, session: Session, lease: Lease, actor: Actor) -> IssuedLease:
-        if lease.status != LeaseStatus.ACTIVE:
-            raise Conflict(
-                f"The lease {lease.id} for this idempotency key is {lease.status}; use a new key.",
-                extra={"lease_id": lease.id, "lease_status": lease.status},
+    def _replay(
+        self,
+        session: Session,
+        lease: Lease,
+        token: VerifiedToken,
+        request: LeaseRequest,
+        secret: SecretSpec,
+        actor: Actor,
+        grant: Grant,
+    ) -> IssuedLease:
+        """A replay the policy grants now: the same lease, fresh credentials (see ``replay``)."""
+        _require_owner(lease, token.identity)
+        replay.require_running(lease, self._clock.now())
+        if not replay.spend_token(session, token, lease.id):
+            replay.refuse_token(
+                session, self._clock, token, actor, identity_facts(token.identity, request.secret)
             )
-        secret = session.scalar(select(Secret).where(Secret.name == lease.secret))
-        if secret is None:
-            raise Conflict("The secret of this lease no longer exists.")
-        now = self._clock.now()
-        old = ending.handle_of(lease)
-        session.rollback()  # no transaction (on SQLite: no write lock) held across Vault calls
-        if old is not None:
-            self._vault.revoke(old)  # at most one set of credentials per key is ever alive
-        credential = self._vault.issue(
-            to_spec(secret), lease_id=lease.id, ttl=lease.expires_at - now, max_ttl=lease.max_expires_at - now
+        try:
+            session.flush()
+        except IntegrityError:  # the same token, presented twice at once
+            session.rollback()
+            self._refuse_duplicate(session, token, request, actor)
+        renewed, data = replay.reissue(
+            session, self._vault, self._clock, lease, secret, token, actor, latest_end=grant.latest_end
         )
-        locked = ending.lock_lease(session, lease.id)
-        assert locked is not None
-        locked.vault_accessor = credential.handle.accessor
-        locked.vault_lease_id = credential.handle.lease_id
-        locked.updated_at = now
-        if old is not None:
-            Ledger(session, self._clock).append(
-                "lease.reissued",
-                actor=actor,
-                details={"reason": "idempotent_replay"},
-                **ending.lease_facts(locked),
-            )
-        session.commit()
-        return IssuedLease(locked, credential.data, replayed=True)
+        return IssuedLease(renewed, data, replayed=True)
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -523,7 +510,8 @@ class LeaseService:
             except VaultRejected as error:
                 # Vault no longer knows the credential because the lease ended or ran out meanwhile (a
                 # worker revoked it, or Vault's TTL ended it first): the lease's answer (409), not Vault's.
-                if error.error_class == "not_found":
+                # Caught at the instant its TTL runs out, OpenBao says "invalid request", not "not found".
+                if error.error_class in ("not_found", "invalid_request"):
                     with self._transaction() as session:
                         current = ending.lock_lease(session, lease_id)
                         assert current is not None

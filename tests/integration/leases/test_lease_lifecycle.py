@@ -74,12 +74,14 @@ def test_renew_moves_expiry_and_a_denied_renewal_revokes(broker: Broker) -> None
 
 def test_renewal_denied_by_policy_revokes_at_once(broker: Broker) -> None:
     lease = broker.lease("prod-vault-token")
-    token_of_other_branch = broker.ci_token(ref="refs/heads/feature/x")  # same workload, other ref
+    broker.lease("prod-vault-token", token=broker.ci_token(run_id="777"))  # another job's lease
+    # max_active binds new grants and renewals, not re-evaluation: both leases stay until one renews.
+    broker.admin("PUT", "/v1/policies/deploy-prod", {**_policy_body(), "max_active": 1})
     response = broker.client.post(
-        f"/v1/leases/{lease['id']}/renew", json={}, headers=bearer(token_of_other_branch)
+        f"/v1/leases/{lease['id']}/renew", json={}, headers=bearer(broker.ci_token())
     )
     assert response.status_code == 403
-    assert [r["code"] for r in response.get_json()["reasons"]] == ["branch_not_allowed"]
+    assert [r["code"] for r in response.get_json()["reasons"]] == ["max_active_reached"]
     shown = broker.admin("GET", f"/v1/leases/{lease['id']}").get_json()
     assert shown["status"] == "revoked" and shown["end_reason"] == "policy_changed"
     assert not _token_works(broker, lease["data"]["token"])
@@ -121,11 +123,12 @@ def test_idempotent_replay_reissues_and_revokes_the_earlier_credential(broker: B
 
 
 def test_denial_lists_every_reason(broker: Broker) -> None:
-    token = broker.ci_token(repo="evil/repo", ref="refs/heads/feature/x", event="pull_request")
+    token = broker.ci_token(ref="refs/heads/feature/x", event="pull_request", environment="dev")
+    broker.admin("PUT", "/v1/policies/deploy-prod", {**_policy_body(), "environments": ["production"]})
     response = broker.request_lease("prod-vault-token", token)
     assert response.status_code == 403
     codes = {r["code"] for r in response.get_json()["reasons"]}
-    assert codes == {"repository_not_allowed", "branch_not_allowed", "event_not_allowed"}
+    assert codes == {"environment_not_allowed", "branch_not_allowed", "event_not_allowed"}
 
 
 @pytest.mark.parametrize("secret", ["no-such-secret"])

@@ -68,7 +68,7 @@ def once(start: str, end: str, name: str = "o") -> ZonedSchedule:
     [
         ("Europe/Berlin", "2027-01-15T09:00", "2027-01-15T08:00"),
         ("Europe/Berlin", "2027-07-15T09:00", "2027-07-15T07:00"),
-        # API.md: 02:30 on 2027-03-28 does not exist in Berlin; it means 03:00 CEST, 01:00Z.
+        # docs/API.md: 02:30 on 2027-03-28 does not exist in Berlin; it means 03:00 CEST, 01:00Z.
         ("Europe/Berlin", "2027-03-28T02:30", "2027-03-28T01:00"),
         ("Europe/Berlin", "2027-03-28T02:00", "2027-03-28T01:00"),
         ("Europe/Berlin", "2027-03-28T03:00", "2027-03-28T01:00"),

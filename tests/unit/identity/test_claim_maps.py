@@ -1,4 +1,4 @@
-"""Claim maps (DESIGN.md, "Workload identity: claim maps") and ref validation, as pure functions."""
+"""Claim maps (docs/ARCHITECTURE.md, "Workload identity") and ref validation, as pure functions."""
 
 from __future__ import annotations
 
