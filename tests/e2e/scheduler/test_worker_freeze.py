@@ -6,17 +6,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import Flask
 
-from app import create_app
-from app.audit.ledger import Actor, Ledger
-from app.clock import SystemClock
-from app.db import transaction
 from app.instants import format_instant, parse_instant
-from app.tokens.service import TokenService
+from app.runtime import runtime_of
 from tests.e2e.scheduler.conftest import StartWorker
 from tests.e2e.scheduler.worker_processes import wait_until
-from tests.integration.scheduler.lease_seeding import runtime_of, token_works
+from tests.integration.conftest import create_broker_token, make_app
+from tests.integration.scheduler.lease_seeding import token_works
 from tests.support.broker import Broker
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
@@ -27,27 +23,9 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def broker(postgres_url: str, vault: OpenBaoServer) -> Iterator[Broker]:
     """The API in this process (the worker is another), on the worker's database."""
-    app: Flask = create_app(
-        {
-            "env": "test",
-            "database_url": postgres_url,
-            "vault_addr": vault.addr,
-            "vault_token": vault.root_token,
-            "allow_insecure_issuers": True,
-        }
-    )
-    clock = SystemClock()
-    with transaction(runtime_of(app).sessions) as session:
-        admin = TokenService(session, clock, Ledger(session, clock)).create_token(
-            "e2e-admin", "admin", None, actor=Actor("system", "tests")
-        )
+    app = make_app(postgres_url, vault)
     with OidcIssuer() as issuer:
-        b = Broker(app, app.test_client(), admin.token, issuer, vault)
-        b.register_issuer()
-        b.kv_secret()
-        b.token_secret()
-        b.policy()
-        yield b
+        yield Broker.configured(app, create_broker_token(app, "admin", "e2e-admin"), issuer, vault)
     runtime_of(app).engine.dispose()
 
 

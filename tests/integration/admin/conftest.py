@@ -12,9 +12,7 @@ from click.testing import CliRunner, Result
 from flask import Flask
 
 from app.cli import main
-from tests.support.broker import Broker, bearer
-from tests.support.oidc_issuer import OidcIssuer
-from tests.support.openbao import OpenBaoServer
+from tests.support.broker import bearer
 from tests.support.server import serving
 
 
@@ -57,20 +55,3 @@ class Transom:
 @pytest.fixture
 def transom(app: Flask, live_url: str, admin_token: str, tmp_path: Path) -> Transom:
     return Transom(app, live_url, admin_token, tmp_path)
-
-
-@pytest.fixture
-def oidc_issuer() -> Iterator[OidcIssuer]:
-    with OidcIssuer() as issuer:
-        yield issuer
-
-
-@pytest.fixture
-def broker(app: Flask, admin_token: str, oidc_issuer: OidcIssuer, vault: OpenBaoServer) -> Broker:
-    """The test issuer registered as ``github``, a kv and a token secret, policy ``deploy-prod`` (always)."""
-    b = Broker(app, app.test_client(), admin_token, oidc_issuer, vault)
-    b.register_issuer()
-    b.kv_secret()
-    b.token_secret()
-    b.policy()
-    return b

@@ -18,7 +18,8 @@ from app.audit.queries import EXPORT_COLUMNS
 from app.clock import FrozenClock
 from app.db import transaction
 from app.decision.reasons import Reason
-from tests.integration.conftest import bearer, rt
+from tests.integration.conftest import rt
+from tests.support.broker import bearer
 
 T0 = datetime(2099, 3, 1, 8, 0, tzinfo=UTC)  # after the fixtures' own events (tokens), made now
 CI = Actor("ci", "acme/payments@run-1")

@@ -10,7 +10,8 @@ import pytest
 from flask import Flask
 
 from tests.integration.audit.ledger_fill import fill
-from tests.integration.conftest import bearer, create_broker_token, make_app, rt
+from tests.integration.conftest import create_broker_token, make_app, rt
+from tests.support.broker import bearer
 from tests.support.openbao import OpenBaoServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

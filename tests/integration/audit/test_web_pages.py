@@ -16,8 +16,8 @@ from hvac.exceptions import Forbidden
 from werkzeug.test import TestResponse
 
 from app.instants import format_instant, parse_instant
-from tests.integration.conftest import bearer, create_broker_token
-from tests.support.broker import Broker
+from tests.integration.conftest import create_broker_token
+from tests.support.broker import Broker, bearer
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

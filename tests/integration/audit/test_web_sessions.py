@@ -17,7 +17,8 @@ from sqlalchemy import create_engine, pool, text
 
 from app.schema import alembic_config
 from tests.integration.audit.test_web_pages import Browser, signed_in
-from tests.integration.conftest import bearer, create_broker_token, make_app, rt
+from tests.integration.conftest import create_broker_token, make_app, rt
+from tests.support.broker import bearer
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 from tests.support.openbao import OpenBaoServer
 

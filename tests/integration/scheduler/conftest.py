@@ -9,14 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 
-from app import create_app
-from app.audit.ledger import Actor, Ledger
 from app.clock import FrozenClock
-from app.db import transaction
-from app.runtime import Runtime
-from app.tokens.service import TokenService
-from tests.integration.scheduler.lease_seeding import runtime_of
-from tests.support.broker import Broker
+from app.runtime import Runtime, runtime_of
+from tests.integration.conftest import create_broker_token, make_app
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
 
@@ -29,43 +24,30 @@ def clock() -> FrozenClock:
     return FrozenClock(START)
 
 
-@pytest.fixture
-def frozen_app(database_url: str, vault: OpenBaoServer, clock: FrozenClock) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "env": "test",
-            "database_url": database_url,
-            "vault_addr": vault.addr,
-            "vault_token": vault.root_token,
-            "vault_timeout_seconds": 1.0,  # tests pause Vault: a hanging call gives up after a second
-            "allow_insecure_issuers": True,
-        },
-        clock=clock,
-    )
-    yield app
-    runtime_of(app).engine.dispose()
+# The integration tier's ``broker`` is built from ``app``, ``admin_token`` and ``oidc_issuer``: here all three
+# run on the frozen clock, so that broker does too.
 
 
 @pytest.fixture
-def broker(frozen_app: Flask, vault: OpenBaoServer, clock: FrozenClock) -> Iterator[Broker]:
-    """Issuer ``github`` (tokens stamped by the frozen clock), a kv and a token secret, ``deploy-prod``."""
+def app(database_url: str, vault: OpenBaoServer, clock: FrozenClock) -> Iterator[Flask]:
+    """The app on the frozen clock; tests pause Vault, so a hanging call gives up after a second."""
+    flask_app = make_app(database_url, vault, clock=clock, vault_timeout_seconds=1.0)
+    yield flask_app
+    runtime_of(flask_app).engine.dispose()
+
+
+@pytest.fixture
+def admin_token(app: Flask, clock: FrozenClock) -> str:
+    return create_broker_token(app, "admin", clock=clock)
+
+
+@pytest.fixture
+def oidc_issuer(clock: FrozenClock) -> Iterator[OidcIssuer]:
+    """Tokens stamped by the frozen clock."""
     with OidcIssuer(clock=clock) as issuer:
-        b = Broker(frozen_app, frozen_app.test_client(), _admin_token(frozen_app, clock), issuer, vault)
-        b.register_issuer()
-        b.kv_secret()
-        b.token_secret()
-        b.policy()
-        yield b
+        yield issuer
 
 
 @pytest.fixture
-def rt(frozen_app: Flask) -> Runtime:
-    return runtime_of(frozen_app)
-
-
-def _admin_token(app: Flask, clock: FrozenClock) -> str:
-    with transaction(runtime_of(app).sessions) as session:
-        new = TokenService(session, clock, Ledger(session, clock)).create_token(
-            "test-admin", "admin", None, actor=Actor("system", "tests")
-        )
-    return new.token
+def rt(app: Flask) -> Runtime:
+    return runtime_of(app)

@@ -19,7 +19,7 @@ from flask import Flask
 
 from app.vault.hvac_backend import HvacBackend
 from app.vault.port import TOKEN_GUARD_POLICY, SecretSpec, TokenClaims, VaultRejected
-from tests.integration.conftest import bearer, create_broker_token, make_app, rt
+from tests.integration.conftest import create_broker_token, make_app, rt
 from tests.integration.vault.test_hvac_backend import (
     TOKEN,
     approle_credentials,
@@ -29,6 +29,7 @@ from tests.integration.vault.test_hvac_backend import (
     role_leases,
     token_is_alive,
 )
+from tests.support.broker import bearer
 from tests.support.openbao import DEPLOY_PROD_POLICY, TOKEN_ROLE, OpenBaoServer
 
 pytestmark = pytest.mark.vault
@@ -52,7 +53,8 @@ def claims() -> dict[str, TokenClaims]:
 
 
 @pytest.fixture
-def broker(vault: OpenBaoServer, claims: dict[str, TokenClaims]) -> Iterator[HvacBackend]:
+def approle_backend(vault: OpenBaoServer, claims: dict[str, TokenClaims]) -> Iterator[HvacBackend]:
+    """The broker's Vault side, logged in by AppRole; its live tokens' claims are ``claims["now"]``."""
     role_id, secret_id = approle_credentials(vault)
     with HvacBackend(
         vault.addr, role_id=role_id, secret_id=secret_id, token_claims=lambda: claims["now"]
@@ -110,11 +112,13 @@ def test_the_broker_cannot_list_look_up_or_revoke_another_applications_token(
 
 
 def test_the_broker_issues_renews_and_revokes_its_own_tokens(
-    vault: OpenBaoServer, broker: HvacBackend
+    vault: OpenBaoServer, approle_backend: HvacBackend
 ) -> None:
-    broker.health()
-    assert broker.token_role_policies().refused(["super-admin", DEPLOY_PROD_POLICY]) == ["super-admin"]
-    credential = issue(broker, TOKEN)
+    approle_backend.health()
+    assert approle_backend.token_role_policies().refused(["super-admin", DEPLOY_PROD_POLICY]) == [
+        "super-admin"
+    ]
+    credential = issue(approle_backend, TOKEN)
     token = credential.data["token"]
     assert sorted(lookup_self(vault, token)["policies"]) == [
         "default",
@@ -122,48 +126,48 @@ def test_the_broker_issues_renews_and_revokes_its_own_tokens(
         TOKEN_GUARD_POLICY,
     ]
 
-    assert broker.renew(credential.handle, ttl=timedelta(minutes=3)) == timedelta(minutes=3)
-    broker.revoke(credential.handle)
+    assert approle_backend.renew(credential.handle, ttl=timedelta(minutes=3)) == timedelta(minutes=3)
+    approle_backend.revoke(credential.handle)
 
     assert not token_is_alive(vault, token)
-    broker.revoke(credential.handle)  # idempotent
+    approle_backend.revoke(credential.handle)  # idempotent
 
 
-def test_the_broker_refuses_a_secret_whose_policy_the_role_refuses(broker: HvacBackend) -> None:
+def test_the_broker_refuses_a_secret_whose_policy_the_role_refuses(approle_backend: HvacBackend) -> None:
     with pytest.raises(VaultRejected) as caught:
-        issue(broker, SecretSpec("escalate", "token", policies=("super-admin",)))
+        issue(approle_backend, SecretSpec("escalate", "token", policies=("super-admin",)))
 
     assert caught.value.error_class == "invalid_request"
 
 
 def test_crash_recovery_revokes_only_the_brokers_unclaimed_tokens(
     vault: OpenBaoServer,
-    broker: HvacBackend,
+    approle_backend: HvacBackend,
     claims: dict[str, TokenClaims],
     unrelated_token: dict[str, Any],
 ) -> None:
     crashed = new_lease_id()
-    lost = issue(broker, TOKEN, lease_id=crashed)  # the broker died before storing this handle
-    kept = issue(broker, TOKEN)
+    lost = issue(approle_backend, TOKEN, lease_id=crashed)  # the broker died before storing this handle
+    kept = issue(approle_backend, TOKEN)
     claimed = (role_leases(vault) - {str(lost.handle.lease_id)}) | {str(kept.handle.lease_id)}
     claims["now"] = TokenClaims(frozenset(claimed))
 
-    assert broker.revoke_by_lease_id(crashed) == 1
+    assert approle_backend.revoke_by_lease_id(crashed) == 1
 
     assert not token_is_alive(vault, lost.data["token"])
     assert token_is_alive(vault, kept.data["token"])
     assert token_is_alive(vault, unrelated_token["client_token"])
-    broker.revoke(kept.handle)
+    approle_backend.revoke(kept.handle)
 
 
 # -- finding 7: a leased token cannot outlive its window -----------------------------------------------------
 
 
 def test_a_leased_token_cannot_renew_itself_past_its_window(
-    vault: OpenBaoServer, broker: HvacBackend
+    vault: OpenBaoServer, approle_backend: HvacBackend
 ) -> None:
     # A 60 s lease in a window that ends in 2 minutes: the lease service passes the window end as max_ttl.
-    credential = broker.issue(
+    credential = approle_backend.issue(
         TOKEN, lease_id=new_lease_id(), ttl=timedelta(seconds=60), max_ttl=timedelta(minutes=2)
     )
     token = credential.data["token"]
@@ -176,7 +180,7 @@ def test_a_leased_token_cannot_renew_itself_past_its_window(
         assert refused(lambda: job.auth.token.renew_accessor(credential.data["accessor"], increment="1h"))
 
     assert lookup_self(vault, token)["ttl"] <= 60
-    broker.revoke(credential.handle)
+    approle_backend.revoke(credential.handle)
 
 
 # -- POST/PUT /v1/secrets refuse what the role does not allow ------------------------------------------------

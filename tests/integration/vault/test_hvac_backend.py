@@ -397,7 +397,8 @@ def approle_credentials(vault: OpenBaoServer, *, token_ttl: str = "5m") -> tuple
 
 
 @pytest.fixture
-def broker(vault: OpenBaoServer) -> Iterator[HvacBackend]:
+def approle_backend(vault: OpenBaoServer) -> Iterator[HvacBackend]:
+    """The broker's Vault side, logged in by AppRole under config/vault/transom-broker.hcl."""
     role_id, secret_id = approle_credentials(vault)
     with HvacBackend(vault.addr, role_id=role_id, secret_id=secret_id) as b:
         yield b
@@ -415,61 +416,61 @@ def revoke_broker_login_tokens(vault: OpenBaoServer) -> int:
 
 
 def test_approle_broker_runs_token_and_kv_operations_under_its_policy(
-    vault: OpenBaoServer, broker: HvacBackend, kv_secret: dict[str, str]
+    vault: OpenBaoServer, approle_backend: HvacBackend, kv_secret: dict[str, str]
 ) -> None:
-    broker.health()
-    assert issue(broker, KV).data == kv_secret
+    approle_backend.health()
+    assert issue(approle_backend, KV).data == kv_secret
 
     lease_id = new_lease_id()
-    credential = issue(broker, TOKEN, lease_id=lease_id)
+    credential = issue(approle_backend, TOKEN, lease_id=lease_id)
     policies = sorted(lookup_self(vault, credential.data["token"])["policies"])
     assert policies == ["default", DEPLOY_PROD_POLICY, TOKEN_GUARD_POLICY]
-    assert broker.renew(credential.handle, ttl=timedelta(minutes=3)) == timedelta(minutes=3)
-    broker.revoke(credential.handle)
+    assert approle_backend.renew(credential.handle, ttl=timedelta(minutes=3)) == timedelta(minutes=3)
+    approle_backend.revoke(credential.handle)
     assert not token_is_alive(vault, credential.data["token"])
-    broker.revoke(credential.handle)
+    approle_backend.revoke(credential.handle)
     # crash recovery and what the policy refuses: test_broker_policy.py
 
 
 def test_approle_broker_is_refused_what_its_policy_does_not_grant(
-    vault: OpenBaoServer, broker: HvacBackend
+    vault: OpenBaoServer, approle_backend: HvacBackend
 ) -> None:
     with pytest.raises(VaultRejected) as caught:
-        issue(broker, SecretSpec("elsewhere", "kv", mount="cubbyhole", path="anything"))
+        issue(approle_backend, SecretSpec("elsewhere", "kv", mount="cubbyhole", path="anything"))
 
     assert caught.value.error_class == "forbidden"
 
 
 @pytest.mark.postgres
 def test_approle_broker_runs_dynamic_operations_under_its_policy(
-    vault: OpenBaoServer, broker: HvacBackend, postgres: dict[str, Any]
+    vault: OpenBaoServer, approle_backend: HvacBackend, postgres: dict[str, Any]
 ) -> None:
-    credential = issue(broker, DYNAMIC)
+    credential = issue(approle_backend, DYNAMIC)
     assert pg_role(postgres, credential.data["username"]) is not None
-    assert broker.renew(credential.handle, ttl=timedelta(minutes=4)) == timedelta(minutes=4)
+    assert approle_backend.renew(credential.handle, ttl=timedelta(minutes=4)) == timedelta(minutes=4)
 
-    broker.revoke(credential.handle)
+    approle_backend.revoke(credential.handle)
 
     assert pg_role(postgres, credential.data["username"]) is None
 
 
 def test_approle_broker_logs_in_again_when_its_token_is_gone(
-    vault: OpenBaoServer, broker: HvacBackend, kv_secret: dict[str, str]
+    vault: OpenBaoServer, approle_backend: HvacBackend, kv_secret: dict[str, str]
 ) -> None:
-    broker.health()  # logged in
+    approle_backend.health()  # logged in
     assert revoke_broker_login_tokens(vault) >= 1
 
-    assert issue(broker, KV).data == kv_secret
-    broker.health()
+    assert issue(approle_backend, KV).data == kv_secret
+    approle_backend.health()
 
 
 def test_approle_login_refused_is_unavailable(vault: OpenBaoServer) -> None:
     role_id, _ = approle_credentials(vault)
     with (
-        HvacBackend(vault.addr, role_id=role_id, secret_id=str(uuid.uuid4())) as broker,
+        HvacBackend(vault.addr, role_id=role_id, secret_id=str(uuid.uuid4())) as approle_backend,
         pytest.raises(VaultUnavailable) as caught,
     ):
-        broker.health()
+        approle_backend.health()
 
     assert caught.value.error_class == "auth_failed"
 
