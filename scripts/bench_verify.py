@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.sup
 
 from app.clock import SystemClock
 from app.identity.issuer_config import IssuerConfig
-from app.identity.jwks import HttpFetcher, JwksCache
+from app.identity.jwks import JwksCache
+from app.identity.jwks_fetch import HttpFetcher
 from app.identity.oidc import TokenVerifier
 from tests.support.oidc_issuer import DEFAULT_AUDIENCE, OidcIssuer
 

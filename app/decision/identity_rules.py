@@ -9,6 +9,7 @@ allows; they reach only insiders (:mod:`app.decision.outsiders`).
 
 from __future__ import annotations
 
+from app.decision.identity import WorkloadIdentity
 from app.decision.messages import listing, show
 from app.decision.patterns import matches_any
 from app.decision.policy_view import PolicyView
@@ -25,7 +26,6 @@ from app.decision.reasons import (
     TAG_NOT_ALLOWED,
     Reason,
 )
-from app.identity.workload import WorkloadIdentity
 
 # Events a policy without an ``events`` list allows: those that run the repository's own trusted code
 # (docs/API.md, "Policies"). Everything else — pull_request, pull_request_target, workflow_run,

@@ -7,7 +7,7 @@ Identity values come from tokens, so a crafted claim must not be able to forge l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 SHOW_LIMIT = 120
 
@@ -35,9 +35,3 @@ def duration(length: timedelta) -> str:
 
 def listing(values: Sequence[str]) -> str:
     return ", ".join(values)
-
-
-def rfc3339(instant: datetime) -> str:
-    utc = instant.astimezone(UTC)
-    timespec = "microseconds" if utc.microsecond else "seconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from app.decision.identity import WorkloadIdentity
 from app.decision.identity_rules import admits_source
 from app.decision.policy import Decision
 from app.decision.policy_view import PolicyView
 from app.decision.reasons import NO_POLICY, Reason
-from app.identity.workload import WorkloadIdentity
 
 # Deliberately names nothing: not the secret, not a policy, not the issuer.
 OUTSIDER_REASON = Reason(NO_POLICY, "no policy grants this request")

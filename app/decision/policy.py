@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from app.decision.identity import WorkloadIdentity
 from app.decision.identity_rules import DEFAULT_EVENTS, identity_reasons
 from app.decision.intervals import Interval
-from app.decision.messages import duration, escape, listing, rfc3339, show
+from app.decision.messages import duration, escape, listing, show
 from app.decision.policy_view import PolicyView
 from app.decision.reasons import (
     FREEZE_ACTIVE,
@@ -28,7 +29,7 @@ from app.decision.reasons import (
     Reason,
 )
 from app.decision.ttl import BoundedBy, bound_expiry, latest_reachable_end
-from app.identity.workload import WorkloadIdentity
+from app.instants import format_instant
 
 __all__ = [
     "DEFAULT_EVENTS",
@@ -119,12 +120,13 @@ def _check_calendar(policy: PolicyView, facts: CalendarFacts) -> list[Reason]:
         because = f": {escape(freeze.reason)}" if freeze.reason else ""
         message = f"freeze {show(freeze.name)} is in effect{because}"
         if facts.next_opening is not None:
-            message += f"; the next opening is at {rfc3339(facts.next_opening)}"
+            message += f"; the next opening is at {format_instant(facts.next_opening)}"
         return [Reason(FREEZE_ACTIVE, message, policy.name)]
     if facts.open_interval is None:
         windows = listing(policy.windows)
         if facts.next_opening is not None:
-            message = f"outside the windows ({windows}); the next opening is at {rfc3339(facts.next_opening)}"
+            opening = format_instant(facts.next_opening)
+            message = f"outside the windows ({windows}); the next opening is at {opening}"
         else:
             message = f"outside the windows ({windows}); none opens within a year"
         return [Reason(OUTSIDE_WINDOW, message, policy.name)]
@@ -264,7 +266,7 @@ def renewal_decision(
             Reason(
                 MAX_TTL_REACHED,
                 f"the lease has lived the policy's max_ttl of {duration(policy.max_ttl)} "
-                f"since it was issued at {rfc3339(issued_at)}",
+                f"since it was issued at {format_instant(issued_at)}",
                 policy.name,
             )
         )

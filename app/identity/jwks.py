@@ -1,4 +1,4 @@
-"""Issuers' signing keys: discovery, a per-issuer JWKS cache, and the HTTP fetcher behind it.
+"""Issuers' signing keys: discovery and a per-issuer JWKS cache (its HTTP fetcher: ``jwks_fetch``).
 
 Cache rules (docs/ARCHITECTURE.md "identity", docs/API.md "Authentication"):
 
@@ -16,18 +16,15 @@ keys carrying private parts and keys of algorithms we do not accept are ignored.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-import requests
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
@@ -35,10 +32,9 @@ from app.clock import Clock, SystemClock
 from app.decision.reasons import UNKNOWN_KEY
 from app.identity.errors import IssuerUnavailable, TokenRejected
 from app.identity.issuer_config import IssuerConfig
+from app.identity.jwks_fetch import FetchError, FetchJson, HttpFetcher
 
 log = logging.getLogger(__name__)
-
-FetchJson = Callable[[str], dict[str, Any]]
 
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
@@ -46,10 +42,6 @@ OKP_CURVES = frozenset({"Ed25519", "Ed448"})
 ALLOWED_ALGORITHMS: frozenset[str] = frozenset({*RSA_ALGORITHMS, *EC_ALGORITHMS.values(), "EdDSA"})
 MIN_RSA_BITS = 2048
 DISCOVERY_PATH = "/.well-known/openid-configuration"
-
-
-class FetchError(Exception):
-    """A discovery document or JWKS could not be had (network, status, size, shape)."""
 
 
 # --------------------------------------------------------------------------------------------- keys
@@ -346,90 +338,3 @@ def _acceptable_jwks_uri(jwks_uri: str, issuer: str) -> bool:
     """https always; plain http only when the issuer itself is http (development on loopback)."""
     scheme = urlsplit(jwks_uri).scheme
     return scheme == "https" or (scheme == "http" and urlsplit(issuer).scheme == "http")
-
-
-# ------------------------------------------------------------------------------------------ fetcher
-
-
-class HttpFetcher:
-    """GET a JSON object over HTTP(S) with short timeouts, a size cap and same-origin redirects only."""
-
-    def __init__(
-        self,
-        *,
-        connect_timeout: float = 3.0,
-        read_timeout: float = 5.0,
-        total_timeout: float = 10.0,
-        max_bytes: int = 256 * 1024,
-        max_redirects: int = 3,
-    ) -> None:
-        self._timeouts = (connect_timeout, read_timeout)
-        self._total = total_timeout
-        self._max_bytes = max_bytes
-        self._max_redirects = max_redirects
-
-    def __call__(self, url: str) -> dict[str, Any]:
-        origin = _origin(url)
-        deadline = time.monotonic() + self._total
-        current = url
-        for _ in range(self._max_redirects + 1):
-            with requests.Session() as session:
-                response = session.get(
-                    current,
-                    timeout=self._timeouts,
-                    allow_redirects=False,
-                    stream=True,
-                    headers={"Accept": "application/json", "Accept-Encoding": "identity"},
-                )
-                with response:
-                    if response.is_redirect:
-                        target = urljoin(current, response.headers.get("Location", ""))
-                        if _origin(target) != origin:
-                            raise FetchError("refused a redirect to another scheme or host")
-                        current = target
-                        continue
-                    if response.status_code != 200:
-                        raise FetchError(f"HTTP {response.status_code} from {_shown(current)}")
-                    return _json_object(self._read_capped(response, deadline))
-        raise FetchError("too many redirects")
-
-    def _read_capped(self, response: requests.Response, deadline: float) -> bytes:
-        declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
-            raise FetchError(f"response larger than {self._max_bytes} bytes")
-        if response.headers.get("Content-Encoding", "identity").lower() not in ("identity", ""):
-            raise FetchError("compressed responses are refused")  # we asked for identity; no bombs
-        body = bytearray()
-        while chunk := response.raw.read1(16 * 1024, decode_content=False):  # returns what has arrived
-            body += chunk
-            if len(body) > self._max_bytes:
-                raise FetchError(f"response larger than {self._max_bytes} bytes")
-            if time.monotonic() > deadline:
-                raise FetchError("response too slow")
-        return bytes(body)
-
-
-def _origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError("only absolute http(s) URLs are fetched")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise FetchError("bad port in URL") from exc
-    return parts.scheme, parts.hostname.lower(), port
-
-
-def _shown(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise FetchError("the response is not JSON") from exc
-    if not isinstance(value, dict):
-        raise FetchError("the response is not a JSON object")
-    return value

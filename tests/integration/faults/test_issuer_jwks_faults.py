@@ -18,7 +18,8 @@ from werkzeug.test import TestResponse
 
 from app import create_app
 from app.clock import FrozenClock
-from app.identity.jwks import HttpFetcher, JwksCache
+from app.identity.jwks import JwksCache
+from app.identity.jwks_fetch import HttpFetcher
 from tests.integration.conftest import create_broker_token, rt
 from tests.integration.faults.fault_checks import leases
 from tests.support.broker import Broker

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from app.decision import reasons as codes
+from app.decision.identity import WorkloadIdentity
 from app.decision.identity_rules import (
     DEFAULT_EVENTS,
     GITHUB_DEFAULT_EVENTS,
@@ -19,7 +20,6 @@ from app.decision.identity_rules import (
 )
 from app.decision.intervals import Interval
 from app.decision.policy import CalendarFacts, PolicyView, decide
-from app.identity.workload import WorkloadIdentity
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 OPEN = CalendarFacts(open_interval=Interval(NOW - timedelta(hours=1), NOW + timedelta(hours=8)))

@@ -7,10 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from app.decision import reasons as codes
+from app.decision.identity import WorkloadIdentity
 from app.decision.intervals import Interval
 from app.decision.outsiders import OUTSIDER_REASON, for_requester, is_insider
 from app.decision.policy import CalendarFacts, Decision, PolicyView, decide
-from app.identity.workload import WorkloadIdentity
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 CLOSED = CalendarFacts(open_interval=None, next_opening=NOW + timedelta(days=1))

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.decision import reasons as codes
+from app.decision.identity import WorkloadIdentity
 from app.decision.intervals import Interval
 from app.decision.policy import (
     CalendarFacts,
@@ -24,7 +25,6 @@ from app.decision.policy import (
 )
 from app.decision.reasons import Reason
 from app.decision.ttl import bound_expiry
-from app.identity.workload import WorkloadIdentity
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

@@ -14,7 +14,8 @@ import pytest
 
 from app.clock import FrozenClock
 from app.identity.issuer_config import IssuerConfig
-from app.identity.jwks import HttpFetcher, JwksCache
+from app.identity.jwks import JwksCache
+from app.identity.jwks_fetch import HttpFetcher
 from app.identity.oidc import TokenVerifier
 from tests.support.oidc_issuer import DEFAULT_AUDIENCE, AttackerServer, IssuerKey, OidcIssuer, generate_key
 

@@ -18,7 +18,8 @@ from app.clock import FrozenClock
 from app.decision.reasons import BAD_SIGNATURE, UNKNOWN_KEY
 from app.identity.errors import IssuerUnavailable, TokenRejected
 from app.identity.issuer_config import IssuerConfig
-from app.identity.jwks import FetchError, HttpFetcher, JwksCache, parse_jwks
+from app.identity.jwks import JwksCache, parse_jwks
+from app.identity.jwks_fetch import FetchError, HttpFetcher
 from app.identity.oidc import TokenVerifier
 from tests.support.oidc_issuer import AttackerServer, OidcIssuer, Reply, b64url, generate_key
 
