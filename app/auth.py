@@ -69,6 +69,7 @@ def _bearer() -> str:
 
 def _broker_caller(value: str) -> BrokerCaller:
     record = authenticate_token(db_session(), value, runtime().clock.now())  # notes last_used_at
+    db_session().commit()  # the note of use, whatever the request's own work does
     if record is None:
         raise Unauthorized("The broker token is unknown, revoked or expired.")
     caller = BrokerCaller(record.name, record.role)

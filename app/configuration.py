@@ -1,7 +1,8 @@
 """Create, read, replace and delete of named configuration objects, each change with its ledger event.
 
 Issuers, secrets, windows, freezes and policies differ in their fields and rules, not in how they are
-stored: each feature's service adds its own checks around this store.
+stored: each feature's service adds its own checks around this store. Like every service that does not call
+Vault, the store flushes and never commits or rolls back: its caller does.
 """
 
 from __future__ import annotations
@@ -81,10 +82,12 @@ class ConfigStore(Generic[M]):
         return obj
 
     def _flush(self, name: str) -> None:
+        """Write now, so a unique name or URL taken meanwhile is a 409. The transaction stays the caller's to
+        end (docs/ARCHITECTURE.md, "Who changes lease state, and who commits"): a view's session closes, and
+        rolls back, when the 409 leaves it."""
         try:
             self._session.flush()
         except IntegrityError:
-            self._session.rollback()
             raise Conflict(f"the {self.kind} {name!r} conflicts with an existing one") from None
 
     def _record(self, verb: str, name: str, actor: Actor, snapshot: Mapping[str, Any]) -> None:

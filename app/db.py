@@ -1,6 +1,8 @@
-"""Database plumbing: the declarative base, a UTC datetime type, the engine and the session factory.
+"""Database plumbing: the declarative base, a UTC datetime type, the engine, the session factory and the
+global session listeners.
 
 Plain SQLAlchemy 2 sessions (no Flask-SQLAlchemy), so requests, the CLI and the scheduler share one factory.
+Who commits a session is one rule, in docs/ARCHITECTURE.md ("Who changes lease state, and who commits").
 """
 
 from __future__ import annotations
@@ -97,10 +99,26 @@ def make_session_factory(bind: Engine | Connection) -> sessionmaker[Session]:
     return sessionmaker(bind=bind, expire_on_commit=False)
 
 
+def install_session_listeners() -> None:
+    """Install the listeners every session of the process needs; each entry point calls this at start-up
+    (the app factory, ``transom worker``), and calling it again changes nothing.
+
+    One today: the configuration generation bump (``app/config_snapshot/generation.py``), without which
+    replicas would keep deciding on a configuration that changed.
+    """
+    # Imported here: the configuration models it watches import ``Base`` from this module.
+    from app.config_snapshot.generation import bump_on_configuration_change
+
+    if not event.contains(Session, "before_flush", bump_on_configuration_change):
+        event.listen(Session, "before_flush", bump_on_configuration_change)
+
+
 @contextmanager
 def committing(session: Session) -> Iterator[Session]:
     """One transaction on an existing session: committed when the block ends (read-only blocks too, so no
-    lock outlives them), rolled back when it raises."""
+    lock outlives them), rolled back when it raises. For the lease operations, which own their caller's
+    transactions because they call Vault between them (docs/ARCHITECTURE.md, "Who changes lease state, and
+    who commits")."""
     try:
         yield session
     except BaseException:

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.models import AuditChainHead, AuditEvent, fitted
 from app.clock import Clock
 from app.decision.reasons import Reason
 from app.instants import format_instant
@@ -104,22 +103,30 @@ class Ledger:
         details: Mapping[str, Any] | None = None,
         at: datetime | None = None,
     ) -> AuditEvent:
+        subject, cut = fitted(
+            {
+                "actor_id": actor.id,
+                "lease_id": lease_id,
+                "policy": policy,
+                "secret": secret,
+                "repository": repository,
+                "ref": ref,
+                "branch": branch,
+            }
+        )
+        noted = dict(details or {})
+        if cut:
+            noted["truncated"] = cut  # the whole values stay in details (the identity), where there is room
         head = self._locked_head()
         event = AuditEvent(
             id=head.last_id + 1,
             at=at or self._clock.now(),
             action=action,
             actor_type=actor.type,
-            actor_id=actor.id,
-            lease_id=lease_id,
-            policy=policy,
-            secret=secret,
-            repository=repository,
-            ref=ref,
-            branch=branch,
             decision=decision,
             reasons=[r.to_dict() for r in reasons],
-            details=dict(details or {}),
+            details=noted,
+            **subject,
             prev_hash=head.last_hash,
             hash="",
         )
@@ -136,24 +143,24 @@ class Ledger:
 
     def _locked_head(self) -> AuditChainHead:
         """The chain head, locked until this transaction ends. Read once per transaction: a batch of events
-        (a scheduler settle, a bulk revoke) then costs one lock and one head update, not one per event."""
-        head: AuditChainHead | None = self._session.info.get(_HEAD_KEY)
-        if head is None:
-            head = self._session.execute(
-                select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ID).with_for_update()
-            ).scalar_one()
-            self._session.info[_HEAD_KEY] = head
+        (a scheduler settle, a bulk revoke) then costs one lock and one head update, not one per event.
+
+        Kept on the session with the transaction that locked it: the lock ends with that transaction, so the
+        next one takes it again (and sees newer events). No session listener is needed for that."""
+        held: tuple[SessionTransaction, AuditChainHead] | None = self._session.info.get(_HEAD_KEY)
+        current = self._session.get_transaction()
+        if held is not None and current is not None and held[0] is current:
+            return held[1]
+        head = self._session.execute(
+            select(AuditChainHead).where(AuditChainHead.id == CHAIN_HEAD_ID).with_for_update()
+        ).scalar_one()
+        transaction = self._session.get_transaction()
+        assert transaction is not None  # the query began one
+        self._session.info[_HEAD_KEY] = (transaction, head)
         return head
 
 
 _HEAD_KEY = "transom_ledger_head"
-
-
-@sa_event.listens_for(Session, "after_transaction_end")
-def _forget_head(session: Session, transaction: SessionTransaction) -> None:
-    # The lock ends with the transaction; the next transaction must take it again (and see newer events).
-    if transaction.parent is None:
-        session.info.pop(_HEAD_KEY, None)
 
 
 @dataclass(frozen=True, slots=True)

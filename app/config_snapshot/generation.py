@@ -1,14 +1,15 @@
 """Bumping and reading the configuration generation.
 
-The bump is a ``before_flush`` hook on every session, so no configuration write can forget it: any flush
-that adds, changes or deletes a configuration row also increments the counter, in the same transaction.
+The bump is a ``before_flush`` listener on every session, so no configuration write can forget it: any
+flush that adds, changes or deletes a configuration row also increments the counter, in the same
+transaction. It is installed at start-up by ``app.db.install_session_listeners``, not by importing this.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from app.config_snapshot.models import GENERATION_ROW_ID, ConfigGeneration
@@ -50,7 +51,6 @@ def _changed_fields(obj: object) -> set[str]:
     return {attr.key for attr in state.attrs if attr.history.has_changes()}
 
 
-@event.listens_for(Session, "before_flush")
-def _bump_on_configuration_change(session: Session, _context: Any, _instances: Any) -> None:
+def bump_on_configuration_change(session: Session, _context: Any, _instances: Any) -> None:
     if _changes_configuration(session):
         bump_generation(session)

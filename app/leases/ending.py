@@ -4,6 +4,10 @@ A lease reads ``expired``, ``released`` or ``revoked`` only after Vault confirme
 (invariant 3). Until then it is ``revoking`` and whoever sweeps next retries with backoff, without limit.
 Revocation at Vault is idempotent, so two sweepers may both call it; the row lock in :func:`confirm_end`
 lets only one of them write the end event.
+
+:func:`end_lease` and :func:`finish_revocation` end one lease now (release, an admin's revoke, a denied
+renewal); they own their transactions on the session they are given, as every lease operation does
+(docs/ARCHITECTURE.md, "Who changes lease state, and who commits").
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.ledger import SYSTEM, Actor, EventSubject, Ledger
+from app.clock import Clock
+from app.db import committing
+from app.errors import NotFound
 from app.instants import format_instant
+from app.leases.guards import require_active
 from app.leases.models import Lease, LeaseStatus
 from app.vault.port import SecretBackend, VaultError, VaultHandle
 
@@ -130,3 +138,50 @@ def record_failure(ledger: Ledger, lease: Lease, error: VaultError, *, now: date
         },
         **lease_facts(lease),
     )
+
+
+def end_lease(
+    session: Session,
+    vault: SecretBackend,
+    clock: Clock,
+    lease_id: str,
+    *,
+    final_status: LeaseStatus,
+    end_reason: str,
+    actor: Actor,
+    note: str | None = None,
+) -> Lease:
+    """End one lease now: intent committed, Vault revocation, confirmation with its ledger event.
+
+    Returns the lease, ``revoking`` when Vault did not confirm (the scheduler keeps trying).
+    """
+    with committing(session):
+        lease = lock_lease(session, lease_id)
+        if lease is None:
+            raise NotFound(f"no lease {lease_id!r}")
+        require_active(lease)
+        begin_end(lease, final_status=final_status, end_reason=end_reason, now=clock.now(), note=note)
+    return finish_revocation(session, vault, clock, lease_id, actor=actor)
+
+
+def finish_revocation(
+    session: Session, vault: SecretBackend, clock: Clock, lease_id: str, *, actor: Actor = SYSTEM
+) -> Lease:
+    """Revoke at Vault a lease that is ``revoking``, then confirm it or record the failure."""
+    with committing(session):
+        lease = session.get(Lease, lease_id)
+        assert lease is not None
+    try:
+        revoke_at_vault(vault, lease)
+        error: VaultError | None = None
+    except VaultError as exc:
+        error = exc
+    with committing(session):
+        locked = lock_lease(session, lease_id)
+        assert locked is not None
+        ledger = Ledger(session, clock)
+        if error is None:
+            confirm_end(session, ledger, locked, now=clock.now(), actor=actor)
+        elif locked.status == LeaseStatus.REVOKING:
+            record_failure(ledger, locked, error, now=clock.now())
+    return locked

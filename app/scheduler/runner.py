@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import FrameType
-from typing import Any, cast
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from app.runtime import Runtime
+from app.db import install_session_listeners
+from app.runtime import Runtime, runtime_of
 from app.scheduler import jobs
 from app.scheduler.revocations import BATCH_SIZE, CLAIM_TIMEOUT, REVOKE_THREADS, SweepResult
 
@@ -194,7 +195,7 @@ def start_embedded(app: Flask, options: WorkerOptions | None = None) -> Backgrou
     scheduler = EmbeddedScheduler(
         threading.Event(), executors={"default": ThreadPoolExecutor(JOB_THREADS)}, **SCHEDULER_OPTIONS
     )
-    configure(scheduler, cast(Runtime, app.extensions["transom"]), options or WorkerOptions())
+    configure(scheduler, runtime_of(app), options or WorkerOptions())
     scheduler.start()
     log.info("embedded scheduler started")
     return scheduler
@@ -203,6 +204,7 @@ def start_embedded(app: Flask, options: WorkerOptions | None = None) -> Backgrou
 def run_worker(runtime: Runtime, options: WorkerOptions) -> None:
     """`transom worker`: run every job until SIGTERM or SIGINT, then let the batch in flight settle."""
     _quiet_apscheduler()
+    install_session_listeners()  # before any job opens a session
     scheduler = WorkerScheduler(
         threading.Event(), executors={"default": ThreadPoolExecutor(JOB_THREADS)}, **SCHEDULER_OPTIONS
     )

@@ -119,7 +119,8 @@ def use_is_due(last_used_at: datetime | None, now: datetime) -> bool:
 def authenticate_token(session: Session, presented: str, now: datetime) -> ApiToken | None:
     """``find_live_token``, recording the use in ``last_used_at`` (at most once a minute per token).
 
-    When it writes, it commits ``session``: call it first in a request, before the request's own work."""
+    Flushed, not committed: the caller commits it (the authentication wrappers do, before the request's own
+    work)."""
     record = find_live_token(session, presented, now)
     if record is not None and use_is_due(record.last_used_at, now):
         # Conditional, so concurrent requests and replicas write the minute once between them.
@@ -130,8 +131,7 @@ def authenticate_token(session: Session, presented: str, now: datetime) -> ApiTo
             .values(last_used_at=now)
             .execution_options(synchronize_session=False)
         )
-        session.commit()
-        set_committed_value(record, "last_used_at", now)  # as stored; nothing left to write
+        set_committed_value(record, "last_used_at", now)  # as written; nothing left to flush
     return record
 
 

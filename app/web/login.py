@@ -70,6 +70,7 @@ def sign_in(presented: str) -> PageUser | None:
         return None
     now = runtime().clock.now()
     record = authenticate_token(db_session(), presented, now)
+    db_session().commit()  # the note of use
     if record is None:
         return None
     session.clear()  # no value from before the login survives it (session fixation)

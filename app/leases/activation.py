@@ -1,0 +1,186 @@
+"""After Vault answered a new lease: activate its write-ahead row, or take the credential back.
+
+The lease is granted only if the row is still ``issuing`` (crash recovery did not take it over) and the
+configuration as committed now still grants it (it may have changed during the Vault call); either way
+the ledger says what happened. Each step is its own transaction on the caller's session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from app.audit.ledger import SYSTEM, Actor, Ledger
+from app.clock import Clock
+from app.config_snapshot.generation import read_generation
+from app.config_snapshot.snapshot import ConfigSnapshot
+from app.db import committing
+from app.decision.reasons import FREEZE_ACTIVE, UNKNOWN_SECRET, Reason
+from app.errors import PolicyDenied, ServiceUnavailable
+from app.identity.workload import VerifiedToken
+from app.instants import format_instant
+from app.leases import ending, reevaluation, replay
+from app.leases.models import Lease, LeaseStatus
+from app.vault.port import IssuedCredential, SecretBackend, VaultError, VaultRejected
+
+
+def issue_failed(session: Session, clock: Clock, lease_id: str, error: VaultError) -> None:
+    """Vault did not issue (or we cannot tell). Nothing stays active; a token Vault may still have
+    created under this lease is revoked by the scheduler, which knows it by the lease id."""
+    with committing(session):
+        lease = ending.lock_lease(session, lease_id)
+        assert lease is not None
+        now = clock.now()
+        replay.forget_token(session, lease_id)
+        lease.last_error = error.error_class
+        if lease.secret_kind == "token" and not isinstance(error, VaultRejected):
+            ending.begin_end(lease, final_status=LeaseStatus.FAILED, end_reason="issue_failed", now=now)
+        else:
+            lease.status = LeaseStatus.FAILED
+            lease.end_reason = "issue_failed"
+            lease.ended_at = now
+            lease.updated_at = now
+            Ledger(session, clock).append(
+                "lease.issue_failed",
+                actor=SYSTEM,
+                details={"error_class": error.error_class},
+                **ending.lease_facts(lease),
+            )
+
+
+def activate(
+    session: Session,
+    vault: SecretBackend,
+    clock: Clock,
+    lease_id: str,
+    credential: IssuedCredential,
+    token: VerifiedToken,
+    actor: Actor,
+    *,
+    decided_at: int,
+) -> Lease:
+    """Activate the write-ahead row, unless the configuration changed since the decision (generation
+    ``decided_at``) in a way that no longer grants it."""
+    try:
+        with committing(session):
+            lease = _mark_active(session, clock, lease_id, credential)
+            ledger = Ledger(session, clock)
+            # Every configuration change appends to the ledger, so holding its lock orders this step
+            # against them: a change committed before it shows in the generation read next, and one
+            # committed after it finds this lease active and re-evaluates it. (Lock order as everywhere:
+            # lease rows, then the ledger.)
+            ledger.lock()
+            reasons = _reasons_if_changed(session, clock, lease, decided_at)
+            if reasons:
+                session.rollback()  # the activation with it
+            else:
+                _record_grant(ledger, lease, token, actor)
+                session.commit()
+                return lease
+    except Exception:
+        # The credential exists but our record of it does not: take it back at once.
+        _revoke_quietly(vault, credential)
+        raise ServiceUnavailable("The broker could not record the lease; nothing was granted.") from None
+    _withdraw(session, vault, clock, lease_id, credential, token, actor, reasons)
+    raise PolicyDenied(
+        "The configuration changed while the lease was issued, and no longer grants it.", reasons=reasons
+    )
+
+
+def _mark_active(session: Session, clock: Clock, lease_id: str, credential: IssuedCredential) -> Lease:
+    # One conditional UPDATE: if crash recovery already took this row over (it waits a minute for
+    # that), the credential must not be handed out.
+    activated = session.execute(
+        update(Lease)
+        .where(Lease.id == lease_id, Lease.status == LeaseStatus.ISSUING)
+        .values(
+            status=LeaseStatus.ACTIVE,
+            vault_accessor=credential.handle.accessor,
+            vault_lease_id=credential.handle.lease_id,
+            updated_at=clock.now(),
+        )
+    )
+    if activated.rowcount != 1:  # type: ignore[attr-defined]
+        raise LookupError(f"lease {lease_id} is no longer being issued")
+    lease = session.get(Lease, lease_id)  # in the session since the write-ahead step
+    assert lease is not None
+    return lease
+
+
+def _record_grant(ledger: Ledger, lease: Lease, token: VerifiedToken, actor: Actor) -> None:
+    ledger.append(
+        "lease.granted",
+        actor=actor,
+        decision="allow",
+        details={
+            "identity": token.identity.to_dict(),
+            "expires_at": format_instant(lease.expires_at),
+            "bounded_by": lease.bounded_by,
+            "ttl": lease.ttl_seconds,
+        },
+        **ending.lease_facts(lease),
+    )
+
+
+def _reasons_if_changed(session: Session, clock: Clock, lease: Lease, decided_at: int) -> list[Reason]:
+    """Why the configuration as committed now would not grant this lease; nothing when it is the one
+    the decision read. Judged as re-evaluation judges active leases after a change."""
+    generation = read_generation(session)
+    if generation == decided_at:
+        return []
+    config = ConfigSnapshot.load(session, generation)
+    policy = config.policy(lease.policy)
+    facts = config.calendar.facts(policy, clock.now()) if policy is not None else None
+    reasons = reevaluation.lease_reasons(lease, policy, facts)
+    if config.secret(lease.secret) is None:
+        reasons.append(Reason(UNKNOWN_SECRET, f"the secret {lease.secret!r} no longer exists"))
+    return reasons
+
+
+def _withdraw(
+    session: Session,
+    vault: SecretBackend,
+    clock: Clock,
+    lease_id: str,
+    credential: IssuedCredential,
+    token: VerifiedToken,
+    actor: Actor,
+    reasons: Sequence[Reason],
+) -> None:
+    """Take back a credential nobody has seen: the lease ends ``failed`` once Vault confirms (the
+    scheduler retries if it does not), the denial is in the ledger, and the token may try again."""
+    with committing(session):
+        lease = ending.lock_lease(session, lease_id)
+        assert lease is not None
+        if lease.status != LeaseStatus.ISSUING:  # crash recovery took it over: it revokes by lease id
+            _revoke_quietly(vault, credential)
+            return
+        lease.vault_accessor = credential.handle.accessor
+        lease.vault_lease_id = credential.handle.lease_id
+        replay.forget_token(session, lease_id)
+        frozen = any(r.code == FREEZE_ACTIVE for r in reasons)
+        ending.begin_end(
+            lease,
+            final_status=LeaseStatus.FAILED,
+            end_reason="freeze" if frozen else "policy_changed",
+            now=clock.now(),
+            note=", ".join(sorted({r.code for r in reasons})),
+        )
+        Ledger(session, clock).append(
+            "lease.denied",
+            actor=actor,
+            decision="deny",
+            reasons=reasons,
+            details={"identity": token.identity.to_dict()},
+            **ending.lease_facts(lease),
+        )
+    ending.finish_revocation(session, vault, clock, lease_id)
+
+
+def _revoke_quietly(vault: SecretBackend, credential: IssuedCredential) -> None:
+    # If this fails too, the write-ahead row stays 'issuing' and recovery revokes it by lease id.
+    with contextlib.suppress(VaultError):
+        vault.revoke(credential.handle)
