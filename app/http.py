@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from app.audit.ledger import Actor, Ledger
 from app.config_snapshot.snapshot import ConfigSnapshot
-from app.runtime import Runtime
+from app.runtime import Runtime, runtime_of
 
 
 def runtime() -> Runtime:
-    return cast(Runtime, current_app.extensions["transom"])
+    return runtime_of(current_app)
 
 
 def db_session() -> Session:

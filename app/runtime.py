@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import cast
 
+from flask.sansio.app import App
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +45,20 @@ class Runtime:
         snapshot = config or (lambda: self.snapshots.current(session))
         verifier = TokenVerifier(issuers=lambda url: snapshot().issuer(url), jwks=self.jwks, clock=self.clock)
         return verifier.verify
+
+
+_EXTENSION = "transom"
+
+
+def install_runtime(app: App, runtime: Runtime) -> Runtime:
+    """Make ``runtime`` the one :func:`runtime_of` answers for ``app`` (the app factory, once)."""
+    app.extensions[_EXTENSION] = runtime
+    return runtime
+
+
+def runtime_of(app: App) -> Runtime:
+    """The runtime the app factory built for ``app``; views use ``app.http.runtime()``, which asks this."""
+    return cast(Runtime, app.extensions[_EXTENSION])
 
 
 def build_runtime(settings: Settings, *, clock: Clock, vault: SecretBackend | None = None) -> Runtime:

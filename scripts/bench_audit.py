@@ -41,7 +41,7 @@ from app.audit.ledger import Actor, Ledger, verify_chain  # noqa: E402
 from app.clock import SystemClock  # noqa: E402
 from app.db import transaction  # noqa: E402
 from app.instants import format_instant  # noqa: E402
-from app.runtime import Runtime  # noqa: E402
+from app.runtime import runtime_of  # noqa: E402
 from app.schema import upgrade_database  # noqa: E402
 from app.tokens.service import TokenService  # noqa: E402
 from tests.integration.audit.ledger_fill import BRANCHES, START, fill, repository_name  # noqa: E402
@@ -105,7 +105,7 @@ def main() -> None:
         app = create_app(
             {"env": "test", "database_url": url, "vault_addr": "http://127.0.0.1:9", "vault_token": "-"}
         )
-        runtime: Runtime = app.extensions["transom"]
+        runtime = runtime_of(app)
 
         started = time.perf_counter()
         fill(runtime.engine, args.events, chunk=10_000, step=STEP, repositories=REPOSITORIES, seed=args.seed)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.clip import clip
 from app.db import Base, UTCDateTime
 
 
@@ -47,3 +49,15 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)  # always 1
     last_id: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+def fitted(values: Mapping[str, str | None]) -> tuple[dict[str, str | None], list[str]]:
+    """Column values cut to the columns' widths (a claim may be as long as a 16 KiB token holds), and the
+    sorted names of those that were cut: an event is always stored, and says what it does not show whole."""
+    columns = AuditEvent.__table__.c
+    out: dict[str, str | None] = {}
+    for name, value in values.items():
+        kind = columns[name].type
+        width = kind.length if isinstance(kind, String) else None
+        out[name] = value if value is None or width is None else clip(value, width)
+    return out, sorted(name for name, value in values.items() if out[name] != value)

@@ -20,7 +20,8 @@ from app.clock import Clock
 from app.db import transaction
 from app.devserver.demo_issuer import DEMO_AUDIENCE
 from app.devserver.openbao import DevOpenBao
-from app.runtime import Runtime
+from app.instants import format_instant
+from app.runtime import Runtime, runtime_of
 from app.tokens.service import TokenService, find_live_token
 
 ISSUER = "demo"
@@ -77,7 +78,7 @@ def ensure_admin_token(runtime: Runtime, directory: Path, clock: Clock) -> str:
 def seed(app: Flask, admin_token: str, vault: DevOpenBao, issuer_url: str, now: datetime) -> Demo:
     values = {"db_user": "deployer", "db_password": f"demo-{secrets.token_hex(8)}"}
     vault.write_policy(VAULT_POLICY, VAULT_POLICY_HCL)
-    role = app.extensions["transom"].settings.vault_token_role
+    role = runtime_of(app).settings.vault_token_role
     vault.write_token_role(role, [VAULT_POLICY])  # before the token secret: its policies are checked
     vault.write_kv(KV_PATH, values)
 
@@ -95,7 +96,7 @@ def seed(app: Flask, admin_token: str, vault: DevOpenBao, issuer_url: str, now: 
         {
             "name": WINDOW,
             "timezone": "UTC",
-            "schedule": {"type": "once", "start": _rfc3339(opens), "end": _rfc3339(closes)},
+            "schedule": {"type": "once", "start": format_instant(opens), "end": format_instant(closes)},
         },
     )
     api.put_or_create(
@@ -113,10 +114,6 @@ def seed(app: Flask, admin_token: str, vault: DevOpenBao, issuer_url: str, now: 
         },
     )
     return Demo(admin_token, tuple(values), opens, closes)
-
-
-def _rfc3339(instant: datetime) -> str:
-    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _AdminApi:

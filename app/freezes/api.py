@@ -4,12 +4,11 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from app.auth import require_admin, require_reader
+from app import crud
 from app.freezes.schemas import FreezePageSchema, FreezeRequestSchema, FreezeSchema
 from app.freezes.service import FreezeService, governed_policies
 from app.http import current_actor, db_session, ledger, runtime
-from app.leases.http import reevaluate_after_change
-from app.schemas import PageQuerySchema, page_of, problem_responses
+from app.schemas import PageQuerySchema
 from app.windows.models import Freeze
 from app.windows.schemas import OccurrencesSchema, RangeQuerySchema
 from app.windows.service import Occurrences
@@ -21,61 +20,36 @@ def _service() -> FreezeService:
     return FreezeService(db_session(), runtime().clock, ledger())
 
 
-@bp.post("")
-@require_admin
-@bp.arguments(FreezeRequestSchema, error_status_code=400)
-@bp.response(201, FreezeSchema)
-@problem_responses(bp, 400, 401, 403, 409, 413, 415, 503)
+@crud.CREATED(bp, FreezeSchema, body=FreezeRequestSchema)
 def create_freeze(body: dict[str, Any]) -> Freeze:
     freeze = _service().create_freeze(body, actor=current_actor())
-    db_session().commit()
     # A freeze that covers now revokes the leases it covers at once (end reason "freeze").
-    reevaluate_after_change(policies=governed_policies(db_session(), freeze.policies))
-    return freeze
+    return crud.commit_then_reevaluate(freeze, policies=governed_policies(db_session(), freeze.policies))
 
 
-@bp.get("")
-@require_reader
-@bp.arguments(PageQuerySchema, location="query", error_status_code=400)
-@bp.response(200, FreezePageSchema)
-@problem_responses(bp, 400, 401, 403, 503)
+@crud.LISTED(bp, FreezePageSchema, query=PageQuerySchema)
 def list_freezes(query: dict[str, Any]) -> dict[str, Any]:
-    return page_of(query, lambda limit, before: _service().list_freezes(limit=limit, before_id=before))
+    return crud.paged(query, _service().list_freezes)
 
 
-@bp.get("/<name>")
-@require_reader
-@bp.response(200, FreezeSchema)
-@problem_responses(bp, 401, 403, 404, 503)
+@crud.FETCHED(bp, FreezeSchema)
 def get_freeze(name: str) -> Freeze:
     return _service().get_freeze(name)
 
 
-@bp.put("/<name>")
-@require_admin
-@bp.arguments(FreezeRequestSchema(partial=("name",)), error_status_code=400)
-@bp.response(200, FreezeSchema)
-@problem_responses(bp, 400, 401, 403, 404, 409, 413, 415, 503)
+@crud.REPLACED(bp, FreezeSchema, body=crud.replacing(FreezeRequestSchema))
 def replace_freeze(body: dict[str, Any], name: str) -> Freeze:
     freeze, governed = _service().replace_freeze(name, body, actor=current_actor())
-    db_session().commit()
-    reevaluate_after_change(policies=governed)
-    return freeze
+    return crud.commit_then_reevaluate(freeze, policies=governed)  # governed before or now
 
 
-@bp.delete("/<name>")
-@require_admin
-@bp.response(204)
-@problem_responses(bp, 401, 403, 404, 409, 503)
+@crud.DELETED(bp)
 def delete_freeze(name: str) -> None:
+    # Without the freeze, leases are allowed more, never less: none to end.
     _service().delete_freeze(name, actor=current_actor())
     db_session().commit()
 
 
-@bp.get("/<name>/occurrences")
-@require_reader
-@bp.arguments(RangeQuerySchema, location="query", error_status_code=400)
-@bp.response(200, OccurrencesSchema)
-@problem_responses(bp, 400, 401, 403, 404, 503)
+@crud.QUERIED(bp, OccurrencesSchema, path="/<name>/occurrences", query=RangeQuerySchema)
 def freeze_occurrences(query: dict[str, Any], name: str) -> Occurrences:
     return _service().occurrences(name, query["from_"], query["to"])

@@ -4,13 +4,12 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from app.auth import require_admin, require_reader
+from app import crud
 from app.http import current_actor, db_session, ledger, runtime
 from app.issuers.models import Issuer
 from app.issuers.schemas import IssuerPageSchema, IssuerRequestSchema, IssuerSchema
 from app.issuers.service import IssuerService, policies_using_issuer
-from app.leases.http import reevaluate_after_change
-from app.schemas import PageQuerySchema, page_of, problem_responses
+from app.schemas import PageQuerySchema
 
 bp = Blueprint("issuers", __name__, url_prefix="/v1/issuers", description="OIDC issuers (admin)")
 
@@ -20,50 +19,28 @@ def _service() -> IssuerService:
     return IssuerService(db_session(), rt.clock, ledger(), allow_insecure=rt.settings.allow_insecure_issuers)
 
 
-@bp.post("")
-@require_admin
-@bp.arguments(IssuerRequestSchema, error_status_code=400)
-@bp.response(201, IssuerSchema)
-@problem_responses(bp, 400, 401, 403, 409, 413, 415, 503)
+@crud.CREATED(bp, IssuerSchema, body=IssuerRequestSchema)
 def create_issuer(body: dict[str, Any]) -> Issuer:
-    issuer = _service().create_issuer(body, actor=current_actor())
-    db_session().commit()
-    return issuer
+    return crud.committed(_service().create_issuer(body, actor=current_actor()))
 
 
-@bp.get("")
-@require_reader
-@bp.arguments(PageQuerySchema, location="query", error_status_code=400)
-@bp.response(200, IssuerPageSchema)
-@problem_responses(bp, 400, 401, 403, 503)
+@crud.LISTED(bp, IssuerPageSchema, query=PageQuerySchema)
 def list_issuers(query: dict[str, Any]) -> dict[str, Any]:
-    return page_of(query, lambda limit, before: _service().list_issuers(limit=limit, before_id=before))
+    return crud.paged(query, _service().list_issuers)
 
 
-@bp.get("/<name>")
-@require_reader
-@bp.response(200, IssuerSchema)
-@problem_responses(bp, 401, 403, 404, 503)
+@crud.FETCHED(bp, IssuerSchema)
 def get_issuer(name: str) -> Issuer:
     return _service().get_issuer(name)
 
 
-@bp.put("/<name>")
-@require_admin
-@bp.arguments(IssuerRequestSchema(partial=("name",)), error_status_code=400)
-@bp.response(200, IssuerSchema)
-@problem_responses(bp, 400, 401, 403, 404, 409, 413, 415, 503)
+@crud.REPLACED(bp, IssuerSchema, body=crud.replacing(IssuerRequestSchema))
 def replace_issuer(body: dict[str, Any], name: str) -> Issuer:
     issuer = _service().replace_issuer(name, body, actor=current_actor())
-    db_session().commit()
-    reevaluate_after_change(policies=policies_using_issuer(db_session(), name))
-    return issuer
+    return crud.commit_then_reevaluate(issuer, policies=policies_using_issuer(db_session(), name))
 
 
-@bp.delete("/<name>")
-@require_admin
-@bp.response(204)
-@problem_responses(bp, 401, 403, 404, 409, 503)
+@crud.DELETED(bp)
 def delete_issuer(name: str) -> None:
     _service().delete_issuer(name, actor=current_actor())
     db_session().commit()

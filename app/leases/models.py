@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.clip import ClippedString
 from app.db import Base, UTCDateTime
 
 
@@ -57,11 +58,13 @@ class Lease(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     workload_key: Mapped[str] = mapped_column(String(64), index=True)
     identity: Mapped[dict[str, Any]] = mapped_column(JSON)
-    repository: Mapped[str | None] = mapped_column(String(255))
-    ref: Mapped[str | None] = mapped_column(String(255))
-    branch: Mapped[str | None] = mapped_column(String(255))
-    runner_id: Mapped[str | None] = mapped_column(String(255))
-    pipeline_id: Mapped[str | None] = mapped_column(String(255))
+    # Copies of claims for filtering, cut to fit (a claim may be as long as a token holds); ``identity``
+    # keeps them whole.
+    repository: Mapped[str | None] = mapped_column(ClippedString(255))
+    ref: Mapped[str | None] = mapped_column(ClippedString(255))
+    branch: Mapped[str | None] = mapped_column(ClippedString(255))
+    runner_id: Mapped[str | None] = mapped_column(ClippedString(255))
+    pipeline_id: Mapped[str | None] = mapped_column(ClippedString(255))
     vault_accessor: Mapped[str | None] = mapped_column(String(255))
     vault_lease_id: Mapped[str | None] = mapped_column(String(1024))
     revoke_attempts: Mapped[int] = mapped_column(default=0)

@@ -4,9 +4,8 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from app.auth import require_admin, require_reader
+from app import crud
 from app.http import current_actor, db_session, ledger, runtime
-from app.leases.http import reevaluate_after_change
 from app.policies.evaluation import Evaluation, evaluate_policy
 from app.policies.models import Policy
 from app.policies.schemas import (
@@ -17,7 +16,7 @@ from app.policies.schemas import (
     PolicySchema,
 )
 from app.policies.service import PolicyService
-from app.schemas import PageQuerySchema, page_of, problem_responses
+from app.schemas import PageQuerySchema
 
 bp = Blueprint("policies", __name__, url_prefix="/v1/policies", description="Lease policies (admin)")
 
@@ -26,61 +25,34 @@ def _service() -> PolicyService:
     return PolicyService(db_session(), runtime().clock, ledger())
 
 
-@bp.post("")
-@require_admin
-@bp.arguments(PolicyRequestSchema, error_status_code=400)
-@bp.response(201, PolicySchema)
-@problem_responses(bp, 400, 401, 403, 409, 413, 415, 503)
+@crud.CREATED(bp, PolicySchema, body=PolicyRequestSchema)
 def create_policy(body: dict[str, Any]) -> Policy:
-    policy = _service().create_policy(body, actor=current_actor())
-    db_session().commit()
-    return policy
+    return crud.committed(_service().create_policy(body, actor=current_actor()))
 
 
-@bp.get("")
-@require_reader
-@bp.arguments(PageQuerySchema, location="query", error_status_code=400)
-@bp.response(200, PolicyPageSchema)
-@problem_responses(bp, 400, 401, 403, 503)
+@crud.LISTED(bp, PolicyPageSchema, query=PageQuerySchema)
 def list_policies(query: dict[str, Any]) -> dict[str, Any]:
-    return page_of(query, lambda limit, before: _service().list_policies(limit=limit, before_id=before))
+    return crud.paged(query, _service().list_policies)
 
 
-@bp.get("/<name>")
-@require_reader
-@bp.response(200, PolicySchema)
-@problem_responses(bp, 401, 403, 404, 503)
+@crud.FETCHED(bp, PolicySchema)
 def get_policy(name: str) -> Policy:
     return _service().get_policy(name)
 
 
-@bp.put("/<name>")
-@require_admin
-@bp.arguments(PolicyRequestSchema(partial=("name",)), error_status_code=400)
-@bp.response(200, PolicySchema)
-@problem_responses(bp, 400, 401, 403, 404, 409, 413, 415, 503)
+@crud.REPLACED(bp, PolicySchema, body=crud.replacing(PolicyRequestSchema))
 def replace_policy(body: dict[str, Any], name: str) -> Policy:
     policy = _service().replace_policy(name, body, actor=current_actor())
-    db_session().commit()
-    reevaluate_after_change(policies={name})
-    return policy
+    return crud.commit_then_reevaluate(policy, policies={name})
 
 
-@bp.delete("/<name>")
-@require_admin
-@bp.response(204)
-@problem_responses(bp, 401, 403, 404, 409, 503)
+@crud.DELETED(bp)
 def delete_policy(name: str) -> None:
     _service().delete_policy(name, actor=current_actor())
-    db_session().commit()
-    reevaluate_after_change(policies={name})
+    crud.commit_then_reevaluate(None, policies={name})  # its leases end: no policy grants them now
 
 
-@bp.post("/<name>/evaluate")
-@require_admin
-@bp.arguments(EvaluateRequestSchema, error_status_code=400)
-@bp.response(200, EvaluationSchema)
-@problem_responses(bp, 400, 401, 403, 404, 413, 415, 503)
+@crud.EVALUATED(bp, EvaluationSchema, path="/<name>/evaluate", body=EvaluateRequestSchema)
 def evaluate(body: dict[str, Any], name: str) -> Evaluation:
     session = db_session()
     rt = runtime()
@@ -95,5 +67,4 @@ def evaluate(body: dict[str, Any], name: str) -> Evaluation:
         ttl=body["ttl"],
         actor=current_actor(),
     )
-    session.commit()
-    return evaluation
+    return crud.committed(evaluation)  # the dry run is in the ledger

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app.auth import require_reader
 from app.http import runtime
+from app.runtime import runtime_of
 from app.schemas import problem_responses
 from app.system.readiness import Answer, ReadinessCache
 from app.system.schemas import METRICS_CONTENT_TYPE, METRICS_SCHEMA, HealthSchema, ReadinessSchema
@@ -24,7 +25,7 @@ READINESS = "transom.readiness"
 
 @bp.record_once
 def _make_readiness_cache(state: BlueprintSetupState) -> None:
-    state.app.extensions[READINESS] = ReadinessCache(state.app.extensions["transom"].clock)
+    state.app.extensions[READINESS] = ReadinessCache(runtime_of(state.app).clock)
 
 
 @bp.get("/healthz")

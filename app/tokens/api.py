@@ -4,9 +4,9 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from app.auth import require_admin, require_reader
+from app import crud
 from app.http import current_actor, db_session, ledger, runtime
-from app.schemas import PageQuerySchema, page_of, problem_responses
+from app.schemas import PageQuerySchema
 from app.tokens.schemas import NewTokenSchema, TokenPageSchema, TokenRequestSchema
 from app.tokens.service import TokenService
 
@@ -17,18 +17,13 @@ def _service() -> TokenService:
     return TokenService(db_session(), runtime().clock, ledger())
 
 
-@bp.post("")
-@require_admin
-@bp.arguments(TokenRequestSchema, error_status_code=400)
-@bp.response(201, NewTokenSchema)
-@problem_responses(bp, 400, 401, 403, 409, 413, 415, 503)
+@crud.CREATED(bp, NewTokenSchema, body=TokenRequestSchema)
 def create_token(body: dict[str, Any]) -> dict[str, Any]:
     max_ttl = runtime().settings.token_max_lifetime
     new = _service().create_token(
         body["name"], body["role"], body["ttl"], actor=current_actor(), max_ttl=max_ttl
     )
-    db_session().commit()
-    record = new.record
+    record = crud.committed(new).record
     return {
         "name": record.name,
         "role": record.role,
@@ -38,19 +33,12 @@ def create_token(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@bp.get("")
-@require_reader
-@bp.arguments(PageQuerySchema, location="query", error_status_code=400)
-@bp.response(200, TokenPageSchema)
-@problem_responses(bp, 400, 401, 403, 503)
+@crud.LISTED(bp, TokenPageSchema, query=PageQuerySchema)
 def list_tokens(query: dict[str, Any]) -> dict[str, Any]:
-    return page_of(query, lambda limit, before: _service().list_tokens(limit=limit, before_id=before))
+    return crud.paged(query, _service().list_tokens)
 
 
-@bp.delete("/<name>")
-@require_admin
-@bp.response(204)
-@problem_responses(bp, 401, 403, 404, 503)
+@crud.DELETED.without(409)(bp)  # a token is named by nothing
 def delete_token(name: str) -> None:
     _service().delete_token(name, actor=current_actor())
     db_session().commit()

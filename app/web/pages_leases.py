@@ -12,9 +12,9 @@ from app.audit import queries as audit_queries
 from app.exports import export_response
 from app.http import db_session, runtime
 from app.leases import queries as lease_queries
+from app.leases.http import lease_service
 from app.leases.models import LeaseStatus
 from app.leases.schemas import STATUSES
-from app.leases.service import LeaseService
 from app.schemas import decode_cursor, encode_cursor
 from app.web.blueprint import bp
 from app.web.forms import LeaseFilterForm, RevokeForm, as_query, without
@@ -22,11 +22,6 @@ from app.web.login import admin_page, current_user, reader_page
 from app.web.timeline import timeline
 
 PAGE_SIZE = 50
-
-
-def lease_service() -> LeaseService:
-    rt = runtime()
-    return LeaseService(db_session(), rt.vault, rt.clock)
 
 
 def _filters() -> tuple[dict[str, Any], list[str]]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from app.runtime import runtime_of
 from tests.integration.conftest import make_app, rt
 from tests.support.broker import Broker, bearer
 from tests.support.oidc_issuer import OidcIssuer, forge_unsigned
@@ -42,7 +43,7 @@ def test_invalid_issuers_are_400_naming_the_field(
 
 def test_https_is_required_unless_insecure_issuers_are_allowed(broker: Broker) -> None:
     strict = make_app(
-        str(broker.app.extensions["transom"].settings.database_url),
+        str(runtime_of(broker.app).settings.database_url),
         broker.vault,
         allow_insecure_issuers=False,
     )

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask
 from hvac.exceptions import Forbidden
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,7 +21,6 @@ from app.audit.models import AuditEvent
 from app.leases.ending import END_ACTIONS
 from app.leases.models import Lease, LeaseStatus
 from app.leases.service import new_lease_id
-from app.runtime import Runtime
 from app.vault.port import SecretBackend, SecretSpec, VaultHandle
 from tests.support.openbao import OpenBaoServer
 
@@ -144,10 +142,6 @@ def token_works(vault: OpenBaoServer, token: str) -> bool:
             return True
         except Forbidden:
             return False
-
-
-def runtime_of(app: Flask) -> Runtime:
-    return app.extensions["transom"]  # type: ignore[no-any-return]
 
 
 def lease_events(sessions: sessionmaker[Session], lease_id: str) -> list[tuple[str, dict[str, Any]]]:

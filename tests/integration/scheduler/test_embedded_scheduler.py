@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from app import create_app
 from app.leases.models import LeaseStatus
+from app.runtime import runtime_of
 from app.scheduler.runner import start_embedded
-from tests.integration.scheduler.lease_seeding import load_lease, runtime_of, seed_leases, token_works
+from tests.integration.scheduler.lease_seeding import load_lease, seed_leases, token_works
 from tests.support.openbao import OpenBaoServer
 
 
