@@ -11,6 +11,7 @@ from flask_smorest.utils import prepare_response
 from app.auth import SECURITY_SCHEMES
 from app.errors import PROBLEM_JSON
 from app.schemas import ProblemSchema
+from app.windows.schedule_doc import SCHEDULE_COMPONENTS
 
 
 class TransomApi(Api):  # type: ignore[misc]  # flask-smorest ships no type information
@@ -30,4 +31,6 @@ def make_api(app: Flask, **spec_kwargs: Any) -> Api:
     api = TransomApi(app, spec_kwargs=spec_kwargs)
     for name, scheme in SECURITY_SCHEMES.items():
         api.spec.components.security_scheme(name, scheme)
+    for name, schema in SCHEDULE_COMPONENTS.items():  # the schedule fields' oneOf points at these
+        api.spec.components.schema(name, schema)
     return api

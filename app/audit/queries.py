@@ -7,7 +7,6 @@ appended while someone pages through has a larger id than every page already rea
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -150,31 +149,3 @@ def recent_denials(
     """The newest refusals (of requests and of renewals), newest first."""
     query = filtered({"actions": DENIAL_ACTIONS, "after": since, "before": until})
     return session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)).all()
-
-
-@dataclass
-class ReasonGroup:
-    """The refusals that carried one reason code (an event with several reasons is in several groups)."""
-
-    code: str
-    count: int = 0
-    repositories: set[str] = field(default_factory=set)
-    secrets: set[str] = field(default_factory=set)
-    latest: list[dict[str, Any]] = field(default_factory=list)
-
-
-def group_by_reason(events: Sequence[AuditEvent], *, examples: int = 5) -> list[ReasonGroup]:
-    """Refusals grouped by reason code, the most frequent first; ``events`` come newest first."""
-    groups: dict[str, ReasonGroup] = {}
-    for event in events:
-        codes = {str(reason.get("code", "unknown")) for reason in event.reasons} or {"unknown"}
-        for code in sorted(codes):
-            group = groups.setdefault(code, ReasonGroup(code))
-            group.count += 1
-            if event.repository:
-                group.repositories.add(event.repository)
-            if event.secret:
-                group.secrets.add(event.secret)
-            if len(group.latest) < examples:
-                group.latest.append(event_to_dict(event))
-    return sorted(groups.values(), key=lambda g: (-g.count, g.code))

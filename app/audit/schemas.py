@@ -6,6 +6,13 @@ from marshmallow import Schema, fields, validate
 
 from app.schemas import Instant, PageQuerySchema
 
+# One reason of a denial, as the lease API answers it (docs/API.md, "Leases").
+REASON_DOC = {
+    "type": "object",
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    "required": ["code", "message"],
+}
+
 FORMATS = ("json", "csv", "jsonl")
 
 
@@ -47,8 +54,8 @@ class AuditEventSchema(Schema):
     ref = fields.String(allow_none=True)
     branch = fields.String(allow_none=True)
     decision = fields.String(allow_none=True)
-    reasons = fields.List(fields.Dict())
-    details = fields.Dict()
+    reasons = fields.List(fields.Dict(metadata=REASON_DOC))
+    details = fields.Dict(metadata={"description": "What the action recorded; varies by action"})
     prev_hash = fields.String()
     hash = fields.String()
 

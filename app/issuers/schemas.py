@@ -42,7 +42,7 @@ class IssuerSchema(Schema):
     audiences = fields.List(fields.String())
     jwks_uri = fields.String(allow_none=True)
     leeway_seconds = fields.Integer()
-    claim_map = fields.Dict(allow_none=True)
+    claim_map = fields.Dict(values=fields.String(), allow_none=True)
     created_at = Instant()
     updated_at = Instant()
 

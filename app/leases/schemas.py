@@ -63,17 +63,17 @@ class LeaseSchema(Schema):
     expires_at = Instant()
     ttl = fields.Integer(attribute="ttl_seconds")
     bounded_by = fields.String()
-    renewable = fields.Function(lambda lease: lease.status == "active")
+    renewable = fields.Function(lambda lease: lease.status == "active", metadata={"type": "boolean"})
 
 
 class IssuedLeaseSchema(LeaseSchema):
-    data = fields.Dict()
+    data = fields.Dict(metadata={"description": "The secret's values: kv keys, or the Vault token's fields"})
 
 
 class LeaseDetailSchema(LeaseSchema):
     ended_at = Instant(allow_none=True)
     end_reason = fields.String(allow_none=True)
-    identity = fields.Dict()
+    identity = fields.Dict(metadata={"description": "The normalised workload identity of the token"})
     renewals = fields.Integer()
     issuer = fields.String()
     idempotency_key = fields.String(allow_none=True)

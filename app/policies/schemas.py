@@ -8,6 +8,7 @@ from app.decision.patterns import validate_pattern
 from app.schemas import Duration, Instant, Name, StrictSchema
 
 MAX_LIST = 100
+STRINGS_DOC = {"type": "array", "items": {"type": "string"}}  # a response list (ids are strings)
 
 
 def _pattern(value: str) -> None:
@@ -101,7 +102,10 @@ class PolicySchema(Schema):
     tags = fields.List(fields.String())
     require_protected_ref = fields.Boolean()
     environments = fields.List(fields.String())
-    runners = fields.Function(lambda p: {"environments": p.runner_environments, "ids": p.runner_ids})
+    runners = fields.Function(
+        lambda p: {"environments": p.runner_environments, "ids": p.runner_ids},
+        metadata={"type": "object", "properties": {"environments": STRINGS_DOC, "ids": STRINGS_DOC}},
+    )
     events = fields.List(fields.String(), allow_none=True)
     windows = fields.List(fields.String())
     repository_ids = fields.List(fields.String(), allow_none=True)

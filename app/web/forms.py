@@ -15,13 +15,13 @@ TEXT = validate.Length(max=255)
 
 
 class PageInstant(fields.Field[datetime]):
-    """A ``datetime-local`` value (read as UTC) or an RFC 3339 instant with its offset."""
+    """``YYYY-MM-DD HH:MM[:SS]`` (read as UTC; a ``T`` may stand for the space) or an RFC 3339 instant."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         try:
             parsed = datetime.fromisoformat(str(value).strip().replace("z", "Z"))
         except ValueError:
-            raise ValidationError("must be a time such as 2026-12-01T08:00 (UTC)") from None
+            raise ValidationError("must be a UTC time such as 2026-12-01 08:00") from None
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -69,7 +69,7 @@ class DenialsForm(FilterForm):
 
 class CalendarForm(FilterForm):
     start = fields.Date()
-    days = fields.Integer(load_default=7, validate=validate.Range(1, 14))
+    days = fields.Integer(load_default=8, validate=validate.Range(1, 14))  # today and the next seven
     policy = fields.String(validate=validate.Length(max=63))
 
 

@@ -13,6 +13,7 @@ from app.audit import queries as audit_queries
 from app.exports import export_response
 from app.http import db_session, runtime
 from app.web.blueprint import bp
+from app.web.denial_groups import group_denials, total_requests
 from app.web.forms import DenialsForm, EventFilterForm, as_query, without
 from app.web.login import reader_page
 
@@ -77,10 +78,12 @@ def denials() -> str:
     found = audit_queries.recent_denials(
         db_session(), since=after, until=form.get("before"), limit=DENIALS_SHOWN
     )
+    groups = group_denials(found)
     return render_template(
         "web/denials.html",
-        groups=audit_queries.group_by_reason(found),
-        total=len(found),
+        groups=groups,
+        total=total_requests(groups),
+        events=len(found),
         capped=len(found) >= DENIALS_SHOWN,
         filters=as_query({"after": after, "before": form.get("before")}),
     )

@@ -1,4 +1,8 @@
-"""The week of windows and freezes per policy, drawn as a picture, with now and the active leases on it."""
+"""Windows and freezes per policy, drawn as a picture, with now and the active leases on it.
+
+It opens on today (from 00:00 UTC) and the next seven days, so what is coming is always in view, whatever
+the weekday; earlier and later pages step by the number of days shown.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,9 @@ from app.windows.service import WindowService
 MAX_LEASES_DRAWN = 500
 
 
-def week_start(now: datetime) -> datetime:
-    """Monday 00:00 UTC of the week containing ``now``."""
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day - timedelta(days=day.weekday())
+def day_start(now: datetime) -> datetime:
+    """00:00 UTC of the day containing ``now``."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _bar(lease: Lease) -> LeaseBar:
@@ -36,7 +39,7 @@ def calendar() -> str:
     form = CalendarForm().load(request.args)
     now = runtime().clock.now()
     chosen = form.get("start")
-    start = datetime.combine(chosen, time(), tzinfo=UTC) if chosen else week_start(now)
+    start = datetime.combine(chosen, time(), tzinfo=UTC) if chosen else day_start(now)
     days: int = form["days"]
     policy = form.get("policy")
     week = WindowService(db_session(), runtime().clock, ledger()).week(start, days, policy)
@@ -53,5 +56,5 @@ def calendar() -> str:
         active=active,
         previous=(start - step).date().isoformat(),
         following=(start + step).date().isoformat(),
-        this_week=week_start(now).date().isoformat(),
+        today=day_start(now).date().isoformat(),
     )

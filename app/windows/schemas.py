@@ -5,6 +5,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas import Instant, Name, StrictSchema
+from app.windows.schedule_doc import SCHEDULE_REQUEST_DOC, SCHEDULE_RESPONSE_DOC
 
 MAX_OCCURRENCE_RANGE_DAYS = 366
 MAX_OCCURRENCES = 1000
@@ -13,13 +14,14 @@ MAX_OCCURRENCES = 1000
 class WindowRequestSchema(StrictSchema):
     name = Name(required=True)
     timezone = fields.String(load_default="UTC", validate=validate.Length(1, 64))
-    schedule = fields.Dict(required=True)  # validated by the calendar core, which names the bad field
+    # Validated by the calendar core, which names the bad field.
+    schedule = fields.Dict(required=True, metadata=SCHEDULE_REQUEST_DOC)
 
 
 class WindowSchema(Schema):
     name = fields.String()
     timezone = fields.String()
-    schedule = fields.Dict()
+    schedule = fields.Dict(metadata=SCHEDULE_RESPONSE_DOC)
     builtin = fields.Boolean(dump_default=False)
     created_at = Instant(allow_none=True)
     updated_at = Instant(allow_none=True)

@@ -28,6 +28,8 @@ ROUTES: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("GET", "/readyz", None, OPEN),
     ("GET", "/metrics", None, OPEN),
     ("GET", "/openapi.json", None, OPEN),
+    ("GET", "/", None, OPEN),
+    ("GET", "/docs", None, OPEN),
     ("GET", "/v1/tokens", None, READ),
     ("POST", "/v1/tokens", {"name": "new-one", "role": "auditor"}, ADMIN_WRITE),
     ("DELETE", "/v1/tokens/nobody", None, ADMIN_WRITE),
