@@ -4,24 +4,35 @@ PYTHON ?= python3
 # Use the active virtual environment when there is one; otherwise the project's own .venv.
 VENV := $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),$(CURDIR)/.venv)
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.transom-installed
+# Two installs, each with its stamp: `make run` only what running needs (`.[dev]`), `make test` the test tools
+# on top (`.[test]` includes `.[dev]`, so it stamps both and a later `make run` installs nothing).
+RUN_STAMP := $(VENV)/.transom-installed-run
+TEST_STAMP := $(VENV)/.transom-installed-test
 PYTEST_ARGS ?=
+PORT ?= 8080
 
-.PHONY: run test lint typecheck unit install bench fuzz soak clean system-deps
+.PHONY: run test lint typecheck unit install install-run bench fuzz soak clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(TEST_STAMP)
 
-install: $(STAMP)
+install-run: $(RUN_STAMP)
 
-## make run: a local broker with OpenBao in dev mode, SQLite and the embedded scheduler.
-run: install
-	$(BIN)/transom dev
+install: $(TEST_STAMP)
+
+## make run: a local broker with OpenBao in dev mode, SQLite and the embedded scheduler (PORT=8090: another port).
+run: install-run
+	$(BIN)/transom dev --port $(PORT)
 
 ## make test: lint, type-check and the whole suite against real OpenBao and PostgreSQL.
 test: install system-deps lint typecheck

@@ -49,6 +49,7 @@ def no_core_dumps() -> None:
 
 
 @click.group(cls=LazyGroup)
+@click.version_option(package_name="transom", prog_name="transom", message="%(prog)s %(version)s")
 def main() -> None:
     """Transom: a secrets broker with just-in-time leases for CI pipelines."""
     no_core_dumps()

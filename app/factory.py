@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -13,14 +12,16 @@ from flask import Flask, g, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import errors, http, ratelimit
+from app import docs_ui, errors, http, ratelimit
 from app.clock import Clock, SystemClock
 from app.config import INSTANCE_DIR, Settings, load_settings, require_secret_key
+from app.db import install_session_listeners
 from app.errors import AppError
 from app.leases import denials
+from app.logs import configure_logging
 from app.openapi import make_api
 from app.ratelimit import FailureLimiter
-from app.runtime import build_runtime
+from app.runtime import build_runtime, install_runtime, runtime_of
 from app.vault.port import SecretBackend
 from app.web import bp as web_bp
 from app.web.login import PageSessionInterface
@@ -37,7 +38,7 @@ def create_app(
     """Build the broker. ``overrides`` are settings (tests); ``clock`` and ``vault`` replace the real ones."""
     settings = load_settings(overrides)
     require_secret_key(settings)
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level)  # no colour codes in log files
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.config.update(
@@ -53,13 +54,15 @@ def create_app(
         OPENAPI_JSON_PATH="openapi.json",
     )
     app.session_interface = PageSessionInterface()  # Secure whenever the request came over https
-    app.extensions["transom"] = build_runtime(settings, clock=clock or SystemClock(), vault=vault)
+    install_session_listeners()  # before any session of this process writes
+    install_runtime(app, build_runtime(settings, clock=clock or SystemClock(), vault=vault))
 
     api = make_api(app, marshmallow_plugin=MarshmallowPlugin(schema_name_resolver=_schema_name))
     _register_blueprints(api)
     errors.init_app(app)  # after Api(), whose own HTTP error handler this replaces
     http.init_app(app)
     app.register_blueprint(web_bp)
+    app.register_blueprint(docs_ui.bp)  # / (pages or a JSON index) and /docs (the API reference)
     app.before_request(_start_request)
     app.after_request(_finish_request)
     _limit_failing_clients(app, settings, clock or SystemClock())  # after _finish_request: see ratelimit
@@ -75,7 +78,7 @@ def _limit_failing_clients(app: Flask, settings: Settings, clock: Clock) -> None
         limiter = FailureLimiter(settings.auth_failures_per_minute, timedelta(minutes=1), clock)
         ratelimit.install(app, limiter)
     # Identical refused lease requests are one ledger event with a count, whether or not the limit is on.
-    denials.install(app, denials.DenialBursts(), app.extensions["transom"].sessions, clock)
+    denials.install(app, denials.DenialBursts(), runtime_of(app).sessions, clock)
 
 
 def _register_blueprints(api: Api) -> None:
@@ -132,4 +135,4 @@ def _finish_request(response: Any) -> Any:
 
 
 def settings_of(app: Flask) -> Settings:
-    return app.extensions["transom"].settings  # type: ignore[no-any-return]
+    return runtime_of(app).settings

@@ -1,5 +1,9 @@
 """The broker's HTTP API as the admin commands use it: base URL, bearer token, timeouts, problem details.
 
+Every admin command takes ``--url``/``TRANSOM_URL`` and ``--token``/``TRANSOM_TOKEN``
+(:func:`broker_options`); without a URL or a token it stops with a usage error (exit 2), as ``transom lease``
+does: there is no default broker to talk to by accident.
+
 Every refusal the server sends (RFC 9457 problem JSON) becomes an :class:`ApiError`, a ``ClickException``
 whose message is the problem's title, detail, field errors and reasons. The token is sent only in the
 ``Authorization`` header and appears in no message.
@@ -7,15 +11,18 @@ whose message is the problem's title, detail, field errors and reasons. The toke
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import click
 import requests
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+from app.client.base_url import base_url_problem
+
+F = TypeVar("F", bound=Callable[..., Any])
 TOKEN_PREFIX = "trn_"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
@@ -73,9 +80,12 @@ class ApiClient:
         return f"ApiClient({self.base_url!r})"
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> ApiClient:
-        """``TRANSOM_URL`` (default: DEFAULT_URL) and ``TRANSOM_TOKEN`` (or ``TRANSOM_TOKEN_FILE``)."""
-        token = environ.get("TRANSOM_TOKEN", "").strip()
+    def connect(cls, url: str | None, token: str | None, environ: Mapping[str, str]) -> ApiClient:
+        """From ``--url``/``TRANSOM_URL`` and ``--token``/``TRANSOM_TOKEN`` (or ``TRANSOM_TOKEN_FILE``)."""
+        if problem := base_url_problem(url):
+            raise click.UsageError(problem)
+        assert url is not None
+        token = (token or "").strip()
         if not token and environ.get("TRANSOM_TOKEN_FILE"):
             try:
                 token = Path(environ["TRANSOM_TOKEN_FILE"]).read_text().strip()
@@ -83,15 +93,14 @@ class ApiClient:
                 raise click.UsageError(f"cannot read TRANSOM_TOKEN_FILE ({exc.strerror})") from None
         if not token:
             raise click.UsageError(
-                "TRANSOM_TOKEN is not set: export a broker token "
+                "no broker token: TRANSOM_TOKEN is not set and no --token given "
                 "(`transom tokens create --name NAME --role admin` prints one)."
             )
         if not token.startswith(TOKEN_PREFIX):
-            raise click.UsageError(f"TRANSOM_TOKEN must be a broker token (it starts with {TOKEN_PREFIX}).")
-        url = environ.get("TRANSOM_URL", "").strip() or DEFAULT_URL
-        if not url.startswith(("http://", "https://")):
-            raise click.UsageError("TRANSOM_URL must be an http:// or https:// URL.")
-        return cls(url, token)
+            raise click.UsageError(
+                f"the broker token must start with {TOKEN_PREFIX} (TRANSOM_TOKEN, --token)."
+            )
+        return cls(url.strip(), token)
 
     # --- calls -----------------------------------------------------------------------------------------
 
@@ -211,6 +220,20 @@ def _chunks(response: requests.Response) -> Iterator[bytes]:
         raise click.ClickException(f"the download broke off ({type(exc).__name__})") from None
 
 
-def connect() -> ApiClient:
-    """The client the admin commands use, from ``TRANSOM_URL`` and ``TRANSOM_TOKEN``."""
-    return ApiClient.from_environment(os.environ)
+URL_HELP = "The broker's base URL, such as https://transom.example.com [env: TRANSOM_URL]."
+TOKEN_HELP = (
+    "A broker token (trn_...); prefer the variable, a command line is visible to other users "
+    "[env: TRANSOM_TOKEN, or TRANSOM_TOKEN_FILE]."
+)
+
+
+def broker_options(command: F) -> F:
+    """``--url`` and ``--token`` on an admin command, which receives the connected ``client`` instead."""
+
+    @click.option("--url", envvar="TRANSOM_URL", metavar="URL", help=URL_HELP)
+    @click.option("--token", envvar="TRANSOM_TOKEN", metavar="TOKEN", help=TOKEN_HELP)
+    @functools.wraps(command)
+    def connected(*args: Any, url: str | None, token: str | None, **kwargs: Any) -> Any:
+        return command(*args, client=ApiClient.connect(url, token, os.environ), **kwargs)
+
+    return connected  # type: ignore[return-value]

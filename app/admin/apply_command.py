@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from app.admin.api_client import connect
+from app.admin.api_client import ApiClient, broker_options
 from app.admin.apply import execute, fetch_current
 from app.admin.config_file import FileProblem, read_document
 from app.admin.plan import InvalidFile, make_plan, plan_lines
 
 
 @click.command("apply")
+@broker_options
 @click.option(
     "-f",
     "--file",
@@ -23,14 +24,13 @@ from app.admin.plan import InvalidFile, make_plan, plan_lines
 )
 @click.option("--prune", is_flag=True, help="Also delete what the file does not name.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-def apply(path: Path, prune: bool, dry_run: bool) -> None:
+def apply(client: ApiClient, path: Path, prune: bool, dry_run: bool) -> None:
     """Plan the changes that make the broker match FILE, print them, then apply them.
 
     Issuers, secrets and windows are written before the policies that use them, freezes after the
     policies they name, deletions (with --prune) in the reverse order. The whole file and its references
     are checked before the first write; applying the same file again changes nothing.
     """
-    client = connect()
     try:
         document = read_document(path)
     except FileProblem as exc:

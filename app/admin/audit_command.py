@@ -8,7 +8,7 @@ from typing import IO
 
 import click
 
-from app.admin.api_client import connect
+from app.admin.api_client import ApiClient, broker_options
 
 
 @click.group()
@@ -17,9 +17,10 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def verify() -> None:
+@broker_options
+def verify(client: ApiClient) -> None:
     """Verify the ledger's hash chain on the broker; exit 1 when it does not verify."""
-    result = connect().get("/v1/audit/verify")
+    result = client.get("/v1/audit/verify")
     if result.get("ok"):
         click.echo(f"ok: {result.get('checked', 0)} event(s) checked, head {result.get('head') or '-'}")
         return
@@ -32,6 +33,7 @@ def verify() -> None:
 
 
 @audit.command("export")
+@broker_options
 @click.option("--format", "fmt", type=click.Choice(("csv", "jsonl")), default="csv", show_default=True)
 @click.option(
     "--output",
@@ -49,9 +51,8 @@ def verify() -> None:
 @click.option("--actor", default=None)
 @click.option("--after", default=None, help="RFC 3339 time.")
 @click.option("--before", default=None, help="RFC 3339 time.")
-def export(fmt: str, output: Path | None, **filters: str | None) -> None:
+def export(client: ApiClient, fmt: str, output: Path | None, **filters: str | None) -> None:
     """Stream the audit events (filtered) as CSV or JSON Lines."""
-    client = connect()
     params = {"format": fmt, **{key: value for key, value in filters.items() if value is not None}}
     if output is None:
         with click.open_file("-", "wb") as stdout:

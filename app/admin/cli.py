@@ -1,7 +1,7 @@
 """Admin and auditor commands that talk to a broker's API with a broker token.
 
-``TRANSOM_URL`` (default http://127.0.0.1:8080) and ``TRANSOM_TOKEN`` say which broker and as whom; the
-broker enforces every rule, the commands only ask.
+``--url``/``TRANSOM_URL`` and ``--token``/``TRANSOM_TOKEN`` say which broker and as whom (both required,
+no default); the broker enforces every rule, the commands only ask.
 """
 
 from __future__ import annotations

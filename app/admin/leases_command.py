@@ -9,7 +9,7 @@ from urllib.parse import quote
 import click
 from rich.table import Table
 
-from app.admin.api_client import connect
+from app.admin.api_client import ApiClient, broker_options
 from app.admin.terminal import console
 from app.instants import format_instant, parse_instant
 from app.leases.schemas import STATUSES
@@ -23,6 +23,7 @@ def leases() -> None:
 
 
 @leases.command("list")
+@broker_options
 @click.option("--status", type=click.Choice(STATUSES), default=None)
 @click.option("--secret", default=None)
 @click.option("--policy", default=None)
@@ -39,9 +40,8 @@ def leases() -> None:
     show_default=True,
     help="At most this many, newest first (0: all). csv is always the whole filtered set.",
 )
-def list_leases(fmt: str, limit: int, **filters: str | None) -> None:
+def list_leases(client: ApiClient, fmt: str, limit: int, **filters: str | None) -> None:
     """Leases, newest first, as a table, JSON or CSV."""
-    client = connect()
     query = {key: value for key, value in filters.items() if value is not None}
     if fmt == "csv":
         with click.open_file("-", "wb") as stdout:
@@ -87,6 +87,7 @@ def _short(instant: str | None) -> str:
 
 
 @leases.command("revoke")
+@broker_options
 @click.argument("lease_id", required=False)
 @click.option("--policy", default=None, help="Bulk: every active lease under this policy.")
 @click.option("--secret", default=None, help="Bulk: every active lease of this secret.")
@@ -95,7 +96,9 @@ def _short(instant: str | None) -> str:
 @click.option("--issuer", default=None, help="Bulk: every active lease whose token came from this issuer.")
 @click.option("--reason", default=None, help="Why (recorded in the audit ledger).")
 @click.option("--yes", is_flag=True, help="Bulk: do not ask for confirmation.")
-def revoke(lease_id: str | None, reason: str | None, yes: bool, **filters: str | None) -> None:
+def revoke(
+    client: ApiClient, lease_id: str | None, reason: str | None, yes: bool, **filters: str | None
+) -> None:
     """Revoke lease LEASE_ID, or every active lease matching the filters (bulk).
 
     The credential is revoked at Vault before the lease reads revoked.
@@ -107,7 +110,6 @@ def revoke(lease_id: str | None, reason: str | None, yes: bool, **filters: str |
         raise click.UsageError(
             "give a LEASE_ID, or at least one of --policy, --secret, --repository, --branch, --issuer"
         )
-    client = connect()
     if lease_id:
         status, lease = client.post_with_status(
             f"/v1/leases/{quote(lease_id, safe='')}/revoke", {"reason": reason}

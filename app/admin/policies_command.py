@@ -7,7 +7,8 @@ from urllib.parse import quote
 
 import click
 
-from app.admin.api_client import connect
+from app.admin.api_client import ApiClient, broker_options
+from app.client.broker import to_the_second
 
 
 def duration_argument(value: str | None) -> int | str | None:
@@ -23,6 +24,7 @@ def policies() -> None:
 
 
 @policies.command("evaluate")
+@broker_options
 @click.argument("name")
 @click.option("--secret", required=True, help="The secret the job would ask for.")
 @click.option(
@@ -33,12 +35,13 @@ def policies() -> None:
 )
 @click.option("--at", default=None, help="Evaluate as of this RFC 3339 time (default: now).")
 @click.option("--ttl", default=None, help="The lease length the job would ask for, e.g. 30m.")
-def evaluate(name: str, secret: str, token_file: IO[str], at: str | None, ttl: str | None) -> None:
+def evaluate(
+    client: ApiClient, name: str, secret: str, token_file: IO[str], at: str | None, ttl: str | None
+) -> None:
     """Dry-run policy NAME for a CI token; prints allowed, the reasons, and when the lease would end.
 
     Nothing is granted and the token is not used up; the broker records the evaluation in its ledger.
     """
-    client = connect()
     token = token_file.read().strip()
     if not token:
         raise click.BadParameter("the file is empty", param_hint="--token-file")
@@ -55,7 +58,7 @@ def evaluate(name: str, secret: str, token_file: IO[str], at: str | None, ttl: s
 def evaluation_lines(result: dict[str, Any]) -> list[str]:
     lines = [f"allowed: {'yes' if result.get('allowed') else 'no'}"]
     if result.get("expires_at"):
-        lines.append(f"expires_at: {result['expires_at']}")
+        lines.append(f"expires_at: {to_the_second(result['expires_at'])}")
     if result.get("bounded_by"):
         lines.append(f"bounded_by: {result['bounded_by']}")
     if result.get("ttl") is not None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import click
 from rich.text import Text
 
-from app.admin.api_client import connect
+from app.admin.api_client import ApiClient, broker_options
 from app.admin.calendar_view import legend, local_days, policy_rows, range_for
 from app.admin.terminal import console
 from app.clock import SystemClock
@@ -31,6 +31,7 @@ def windows() -> None:
 
 
 @windows.command("show")
+@broker_options
 @click.option("--policy", default=None, help="Only this policy (default: every policy).")
 @click.option("--days", type=click.IntRange(1, MAX_DAYS), default=7, show_default=True)
 @click.option(
@@ -43,9 +44,8 @@ def windows() -> None:
     default=None,
     help="First day (default: today).",
 )
-def show(policy: str | None, days: int, zone: ZoneInfo, first: datetime | None) -> None:
+def show(client: ApiClient, policy: str | None, days: int, zone: ZoneInfo, first: datetime | None) -> None:
     """When each policy can deploy: one row per day, 48 half-hour cells, freezes marked, now pointed at."""
-    client = connect()
     now = SystemClock().now()
     shown = local_days((first.date() if first else now.astimezone(zone).date()), days)
     start, asked = range_for(shown, zone)

@@ -45,6 +45,17 @@ class LeaseView:
     def __repr__(self) -> str:  # never show data
         return f"LeaseView(id={self.id!r}, secret={self.secret!r}, status={self.status!r})"
 
+    @property
+    def until(self) -> str:
+        """``expires_at`` to the second, for people (the README shows whole seconds)."""
+        return to_the_second(self.expires_at)
+
+
+def to_the_second(instant: str) -> str:
+    """``2026-12-01T10:00:00.123456Z`` as ``2026-12-01T10:00:00Z`` (cut, so an end is never overstated)."""
+    head, dot, rest = instant.partition(".")
+    return head + rest.lstrip("0123456789") if dot else instant
+
 
 class BrokerClient:
     def __init__(self, base_url: str, session: requests.Session) -> None:

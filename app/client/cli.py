@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 import requests
 
+from app.client.base_url import base_url_problem
 from app.client.broker import BrokerClient, LeaseView
 from app.client.errors import ClientError, LeaseEnded, UsageError
 from app.client.execute import ExecPlan, check_command, run_exec
@@ -39,6 +40,7 @@ from app.client.tokens import TokenProvider, discover
 from app.decision.durations import parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
+MIN_LEASE_SECONDS = 5  # the broker's minimum lease length (docs/API.md, "Leases")
 _ID_SPLIT = re.compile(r"[\s,]+")
 
 
@@ -49,9 +51,14 @@ class Connection:
     report: Reporter
 
 
-def _connection_options(command: F) -> F:
+def _connection_options(command: F, *, per: str = "--secret") -> F:
     options = [
-        click.option("--url", envvar="TRANSOM_URL", help="The broker's base URL [env: TRANSOM_URL]."),
+        click.option(
+            "--url",
+            envvar="TRANSOM_URL",
+            metavar="URL",
+            help="The broker's base URL, such as https://transom.example.com [env: TRANSOM_URL].",
+        ),
         click.option(
             "--audience",
             envvar="TRANSOM_AUDIENCE",
@@ -65,7 +72,7 @@ def _connection_options(command: F) -> F:
         click.option(
             "--token-env",
             multiple=True,
-            help="Read the ID token from this variable (GitLab id_tokens); repeat: one per --secret.",
+            help=f"Read the ID token from this variable (GitLab id_tokens); repeat: one per {per}.",
         ),
         click.option(
             "--token-command",
@@ -77,6 +84,10 @@ def _connection_options(command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _lease_id_connection_options(command: F) -> F:
+    return _connection_options(command, per="LEASE_ID")
 
 
 def _errors_to_exit_codes(command: F) -> F:
@@ -94,8 +105,8 @@ def _errors_to_exit_codes(command: F) -> F:
 @contextmanager
 def _connect(options: dict[str, Any]) -> Iterator[Connection]:
     url = options.pop("url")
-    if not url:
-        raise UsageError("no broker URL: set TRANSOM_URL (or --url)")
+    if problem := base_url_problem(url):
+        raise UsageError(problem)
     report = Reporter(_stderr, quiet=options.pop("quiet"))
     with requests.Session() as session:
         tokens = discover(
@@ -119,12 +130,19 @@ def _stdout(text: str) -> None:
 
 
 def _check_ttl(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        try:
-            parse_duration(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return value
+    """A lease length as the API takes it: ``90`` (seconds) or ``20m``, and in the range a lease may last."""
+    if value is None:
+        return None
+    try:
+        seconds = int(parse_duration(int(value) if value.isdigit() else value).total_seconds())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds < MIN_LEASE_SECONDS:
+        raise click.BadParameter(
+            f"{value} is too short: a lease lasts at least {MIN_LEASE_SECONDS}s "
+            "(and at most its policy's max_ttl)"
+        )
+    return f"{seconds}s"
 
 
 def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
@@ -147,7 +165,9 @@ secret_option = click.option(
     "--secret", "secrets", multiple=True, required=True, help="A secret to lease; repeat for several."
 )
 ttl_option = click.option(
-    "--ttl", callback=_check_ttl, help="Lease length, e.g. 20m (default: the policy's)."
+    "--ttl",
+    callback=_check_ttl,
+    help="Lease length: seconds or e.g. 20m, at least 5s (default: the policy's).",
 )
 naming_options = [
     click.option(
@@ -207,6 +227,7 @@ def exec_(
 
     \b
     transom lease exec --secret prod-db --ttl 20m -- ./deploy.sh
+
     Renews a lease at about 2/3 of its length while COMMAND runs, forwards SIGINT/SIGTERM to it, and exits
     with its status.
     """
@@ -250,6 +271,7 @@ def request(
     dotenv:     NAME="value" lines
     json:       {"leases": [...], "env": {...}}
     github-env: appended to $GITHUB_ENV for the job's later steps
+
     On GitHub Actions every value is masked (::add-mask::) before it is printed or written: on stdout for
     github-env, on stderr (also read by the runner) where stdout carries the values.
     """
@@ -291,14 +313,18 @@ def _hand_on(fmt: str, leases: list[LeaseView], variables: dict[str, str], repor
         _stdout(render_env(everything))
 
 
+SHOW_HEADER = ("id", "secret", "status", "expires_at", "bounded_by")
+
+
 def _show(fmt: str, leases: list[LeaseView]) -> None:
+    """One tab-separated row per lease under a header (json: the leases as the broker sent them)."""
     if fmt == "json":
         _stdout(render_json(leases, {}))
         return
-    for view in leases:
-        _stdout(
-            f"{view.id}\t{view.secret}\t{view.status}\t{view.expires_at}\t{view.raw.get('bounded_by') or ''}"
-        )
+    rows = [SHOW_HEADER] + [
+        (view.id, view.secret, view.status, view.until, view.raw.get("bounded_by") or "") for view in leases
+    ]
+    _stdout("".join("\t".join(row) + "\n" for row in rows))
 
 
 format_option = click.option(
@@ -331,22 +357,39 @@ def _each_lease(
 
 @lease.command("renew")
 @click.argument("lease_ids", nargs=-1)
-@ttl_option
+@click.option(
+    "--ttl",
+    callback=_check_ttl,
+    help="Renew for this long: seconds or e.g. 20m, at least 5s (default: the lease's current ttl).",
+)
 @format_option
-@_connection_options
+@_lease_id_connection_options
 @_errors_to_exit_codes
 def renew(lease_ids: tuple[str, ...], ttl: str | None, fmt: str, **options: Any) -> None:
-    """Renew leases (default: $TRANSOM_LEASE_IDS) with a fresh ID token."""
+    """Renew leases (default: $TRANSOM_LEASE_IDS) with a fresh ID token.
+
+    Each is renewed for as long as it was last granted (its ttl) unless --ttl says otherwise; the window,
+    a freeze and the policy's max_ttl still bound it.
+    """
     ids = _lease_ids(lease_ids)
     with _connect(options) as conn:
-        done = _each_lease(ids, lambda i, token: conn.broker.renew_lease(i, token, ttl=ttl), conn)
-        _show(fmt, done)
+
+        def renew_one(lease_id: str, token: str) -> LeaseView:
+            length = ttl or _current_ttl(conn.broker.show_lease(lease_id, token))
+            return conn.broker.renew_lease(lease_id, token, ttl=length)
+
+        _show(fmt, _each_lease(ids, renew_one, conn))
+
+
+def _current_ttl(lease: LeaseView) -> str | None:
+    """The length the lease was last granted, so a renewal keeps it (None: the broker's default)."""
+    return f"{lease.ttl}s" if lease.ttl >= MIN_LEASE_SECONDS else None
 
 
 @lease.command("release")
 @click.argument("lease_ids", nargs=-1)
 @format_option
-@_connection_options
+@_lease_id_connection_options
 @_errors_to_exit_codes
 def release(lease_ids: tuple[str, ...], fmt: str, **options: Any) -> None:
     """Release leases (default: $TRANSOM_LEASE_IDS); one that already ended is fine."""
@@ -358,7 +401,7 @@ def release(lease_ids: tuple[str, ...], fmt: str, **options: Any) -> None:
 @lease.command("show")
 @click.argument("lease_ids", nargs=-1)
 @format_option
-@_connection_options
+@_lease_id_connection_options
 @_errors_to_exit_codes
 def show(lease_ids: tuple[str, ...], fmt: str, **options: Any) -> None:
     """Show leases (default: $TRANSOM_LEASE_IDS): status, expiry, what bounds it."""

@@ -77,7 +77,7 @@ class LeaseSet:
             now = self._monotonic()
             held = Held(lease, index, expires_mono=now + lease.ttl)
             self.held.append(held)
-            self._report.info(f"leased {secret} as {lease.id}, until {lease.expires_at} ({_bound(lease)})")
+            self._report.info(f"leased {secret} as {lease.id}, until {lease.until} ({_bound(lease)})")
         return not stop()
 
     # --- renewing --------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class LeaseSet:
             held.renew_at = None
             if announce:
                 self._report.info(
-                    f"{lease.id} ends at {lease.expires_at}, bounded by its {_bound_name(lease)}; "
+                    f"{lease.id} ends at {lease.until}, bounded by its {_bound_name(lease)}; "
                     "a renewal cannot move that, so it will not be renewed"
                 )
             return
@@ -139,9 +139,9 @@ class LeaseSet:
         held.expires_mono = self._monotonic() + renewed.ttl
         if not moved:
             held.renew_at = None
-            self._report.info(f"{lease.id} cannot be extended past {renewed.expires_at} ({_bound(renewed)})")
+            self._report.info(f"{lease.id} cannot be extended past {renewed.until} ({_bound(renewed)})")
             return
-        self._report.info(f"renewed {lease.id} until {renewed.expires_at} ({_bound(renewed)})")
+        self._report.info(f"renewed {lease.id} until {renewed.until} ({_bound(renewed)})")
         self._schedule(held, announce=True)
 
     # --- releasing -------------------------------------------------------------------------------------
@@ -168,8 +168,7 @@ class LeaseSet:
             except Unavailable as exc:
                 if attempt == RELEASE_ATTEMPTS:
                     self._report.warning(
-                        f"could not release {lease.id} ({exc.message}); "
-                        f"it ends by itself at {lease.expires_at}"
+                        f"could not release {lease.id} ({exc.message}); it ends by itself at {lease.until}"
                     )
                     return False
                 self._sleep(delay)
@@ -177,7 +176,7 @@ class LeaseSet:
                 continue
             except ClientError as exc:
                 self._report.warning(
-                    f"could not release {lease.id}: {exc.message}; it ends by itself at {lease.expires_at}"
+                    f"could not release {lease.id}: {exc.message}; it ends by itself at {lease.until}"
                 )
                 return False
             held.ended = True

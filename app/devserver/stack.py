@@ -29,9 +29,10 @@ from app import create_app
 from app.clock import SystemClock
 from app.devserver.demo import Demo, ensure_admin_token, seed
 from app.devserver.demo_issuer import DemoIssuer
+from app.devserver.instance_lock import InstanceBusy, InstanceLock
 from app.devserver.openbao import DevOpenBao
 from app.devserver.ports import port_is_free
-from app.runtime import Runtime
+from app.runtime import runtime_of
 from app.scheduler.runner import start_embedded
 from app.schema import upgrade_database
 
@@ -95,6 +96,12 @@ class DevStack:
             raise _Interrupted
 
     def _start(self) -> Started:
+        lock = InstanceLock(self.instance_dir)
+        try:
+            lock.acquire(self.port)
+        except InstanceBusy as exc:
+            raise DevError(str(exc)) from None
+        self._stops.append(("instance lock", lock.release))  # released last, after everything stopped
         if not port_is_free(self.port):
             raise DevError(f"port {self.port} on {HOST} is in use: stop what holds it or pass --port")
         self.dev_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +130,7 @@ class DevStack:
                 **self.settings,
             }
         )
-        runtime: Runtime = app.extensions["transom"]
+        runtime = runtime_of(app)
         self._stops.append(("database", runtime.engine.dispose))
 
         clock = SystemClock()

@@ -251,4 +251,23 @@ def _check_audience(aud: Any, config: IssuerConfig) -> None:
     else:
         raise TokenRejected(MALFORMED_TOKEN, "the token's aud is neither a string nor a list of strings")
     if not any(a in config.audiences for a in audiences):
-        raise TokenRejected(BAD_AUDIENCE, "the token is not meant for this broker (aud)")
+        carried, accepted = _listed(audiences), _listed(config.audiences)
+        raise TokenRejected(
+            BAD_AUDIENCE, f"the token is for audience {carried}; this issuer accepts {accepted}"
+        )
+
+
+_SHOWN_AUDIENCES = 3
+_SHOWN_CHARS = 60
+
+
+def _listed(audiences: list[str] | tuple[str, ...]) -> str:
+    """Audiences for a message (they are not secrets): each quoted and escaped by ``json.dumps`` so no control
+    character or markup passes, cut at 60 characters, at most 3 and a count of the rest."""
+    shown = [
+        json.dumps(a if len(a) <= _SHOWN_CHARS else a[:_SHOWN_CHARS] + "...")
+        for a in audiences[:_SHOWN_AUDIENCES]
+    ]
+    if len(audiences) > _SHOWN_AUDIENCES:
+        shown.append(f"and {len(audiences) - _SHOWN_AUDIENCES} more")
+    return ", ".join(shown) or "none"

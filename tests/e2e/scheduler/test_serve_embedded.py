@@ -80,5 +80,5 @@ def test_serve_refuses_several_workers_with_the_embedded_scheduler(
 def _healthy(port: int) -> bool:
     try:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow to answer under load
         return False

@@ -311,7 +311,7 @@ def test_the_example_file_applies_cleanly(transom: Transom) -> None:
 def test_a_missing_token_is_a_usage_error(transom: Transom) -> None:
     result = transom("apply", "-f", transom.file("a.toml", FULL), env={"TRANSOM_TOKEN": None})
     assert result.exit_code == 2
-    assert "TRANSOM_TOKEN is not set" in result.output
+    assert "TRANSOM_TOKEN is not set and no --token given" in result.output
 
 
 def test_an_auditor_may_plan_but_not_apply(transom: Transom, auditor_token: str) -> None:

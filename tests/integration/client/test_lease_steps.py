@@ -83,6 +83,9 @@ def test_a_wrong_audience_is_denied_by_the_broker(live: LiveBroker) -> None:
 
     assert done.returncode == 3
     assert "bad_audience" in done.stderr
+    assert f'the token is for audience "other"; this issuer accepts "{live.broker.issuer.audience}"' in (
+        done.stderr
+    )
 
 
 def _masked(output: str) -> set[str]:
@@ -171,7 +174,9 @@ def test_request_renew_show_release_step_by_step(live: LiveBroker) -> None:
 
     shown = live.client("lease", "show", env=env)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.split("\t")[:3] == [ids, "prod-vault-token", "active"]
+    header, row = shown.stdout.splitlines()
+    assert header.split("\t") == ["id", "secret", "status", "expires_at", "bounded_by"]
+    assert row.split("\t")[:3] == [ids, "prod-vault-token", "active"]
 
     released = live.client("lease", "release", env=env)
     assert released.returncode == 0, released.stderr

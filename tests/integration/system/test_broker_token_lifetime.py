@@ -20,7 +20,8 @@ from app.db import transaction
 from app.instants import parse_instant
 from app.tokens.models import ApiToken
 from app.tokens.service import TokenService
-from tests.integration.conftest import bearer, make_app, rt
+from tests.integration.conftest import make_app, rt
+from tests.support.broker import bearer
 from tests.support.openbao import OpenBaoServer
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)

@@ -17,7 +17,8 @@ from flask import Flask
 from app.clock import FrozenClock
 from app.metrics import scheduler_metrics
 from app.vault.hvac_backend import HvacBackend
-from tests.integration.conftest import bearer, create_broker_token, make_app, rt
+from tests.integration.conftest import create_broker_token, make_app, rt
+from tests.support.broker import bearer
 from tests.support.openbao import OpenBaoServer
 
 

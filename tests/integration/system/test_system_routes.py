@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from tests.integration.conftest import bearer
+from tests.support.broker import bearer
 
 
 def test_healthz_answers_without_credentials(client: FlaskClient) -> None:
