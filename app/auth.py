@@ -15,8 +15,8 @@ from flask import g, request
 
 from app.audit.ledger import Actor
 from app.errors import Forbidden, Unauthorized
-from app.http import config_snapshot, db_session, runtime
 from app.identity.workload import VerifiedToken
+from app.request_context import config_snapshot, db_session, runtime
 from app.tokens.service import TOKEN_PREFIX, authenticate_token
 
 P = ParamSpec("P")

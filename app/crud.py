@@ -17,8 +17,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema
 
 from app.auth import require_admin, require_reader
-from app.http import current_actor, db_session
-from app.leases.http import lease_service
+from app.leases.wiring import lease_service
+from app.request_context import current_actor, db_session
 from app.schemas import page_of, problem_responses
 
 T = TypeVar("T")

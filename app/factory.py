@@ -12,9 +12,8 @@ from flask import Flask, g, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import docs_ui, errors, http, ratelimit
+from app import docs_ui, errors, ratelimit, request_context
 from app.clock import Clock, SystemClock
-from app.config import INSTANCE_DIR, Settings, load_settings, require_secret_key
 from app.db import install_session_listeners
 from app.errors import AppError
 from app.leases import denials
@@ -22,6 +21,7 @@ from app.logs import configure_logging
 from app.openapi import make_api
 from app.ratelimit import FailureLimiter
 from app.runtime import build_runtime, install_runtime, runtime_of
+from app.settings import INSTANCE_DIR, Settings, load_settings, require_secret_key
 from app.vault.port import SecretBackend
 from app.web import bp as web_bp
 from app.web.login import PageSessionInterface
@@ -60,7 +60,7 @@ def create_app(
     api = make_api(app, marshmallow_plugin=MarshmallowPlugin(schema_name_resolver=_schema_name))
     _register_blueprints(api)
     errors.init_app(app)  # after Api(), whose own HTTP error handler this replaces
-    http.init_app(app)
+    request_context.init_app(app)
     app.register_blueprint(web_bp)
     app.register_blueprint(docs_ui.bp)  # / (pages or a JSON index) and /docs (the API reference)
     app.before_request(_start_request)

@@ -15,13 +15,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.clock import Clock
-from app.config import Settings
 from app.config_snapshot.snapshot import ConfigSnapshot, SnapshotCache
 from app.db import make_engine, make_session_factory, read_only
 from app.identity.jwks import JwksCache
 from app.identity.oidc import TokenVerifier
 from app.identity.workload import VerifiedToken
 from app.leases.token_claims import token_claims
+from app.settings import Settings
 from app.vault.hvac_backend import HvacBackend
 from app.vault.port import SecretBackend
 
@@ -57,7 +57,7 @@ def install_runtime(app: App, runtime: Runtime) -> Runtime:
 
 
 def runtime_of(app: App) -> Runtime:
-    """The runtime the app factory built for ``app``; views use ``app.http.runtime()``, which asks this."""
+    """The runtime the app factory built for ``app``; views ask it through ``request_context.runtime()``."""
     return cast(Runtime, app.extensions[_EXTENSION])
 
 

@@ -9,10 +9,10 @@ import click
 
 from app.audit.ledger import Actor, Ledger
 from app.clock import SystemClock
-from app.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 from app.db import make_engine, make_session_factory, transaction
 from app.decision.durations import parse_duration
-from app.schema import upgrade_database
+from app.migrate import upgrade_database
+from app.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 from app.tokens.service import ROLES, TokenService
 
 GUNICORN_CONFIG = PROJECT_ROOT / "config" / "gunicorn.conf.py"

@@ -16,7 +16,7 @@ import multiprocessing
 import os
 from typing import Any
 
-from app.config import load_settings
+from app.settings import load_settings
 from app.scheduler.runner import start_embedded
 
 _embedded = load_settings().scheduler == "embedded"

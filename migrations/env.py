@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from app.config import load_settings
 from app.models import Base
+from app.settings import load_settings
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or load_settings().database_url

@@ -41,8 +41,8 @@ from app.audit.ledger import Actor, Ledger, verify_chain  # noqa: E402
 from app.clock import SystemClock  # noqa: E402
 from app.db import transaction  # noqa: E402
 from app.instants import format_instant  # noqa: E402
+from app.migrate import upgrade_database  # noqa: E402
 from app.runtime import runtime_of  # noqa: E402
-from app.schema import upgrade_database  # noqa: E402
 from app.tokens.service import TokenService  # noqa: E402
 from tests.integration.audit.ledger_fill import BRANCHES, START, fill, repository_name  # noqa: E402
 

@@ -11,7 +11,7 @@ from app.audit import queries
 from app.audit.schemas import AuditEventPageSchema, AuditQuerySchema, VerificationSchema
 from app.auth import require_reader
 from app.exports import export_response
-from app.http import db_session, runtime
+from app.request_context import db_session, runtime
 from app.schemas import EXPORT_SCHEMA, problem_responses
 
 bp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="The audit ledger (auditor, admin)")

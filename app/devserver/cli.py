@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from app.config import INSTANCE_DIR
 from app.devserver.token_command import token
+from app.settings import INSTANCE_DIR
 
 
 @click.group(invoke_without_command=True)

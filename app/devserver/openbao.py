@@ -23,8 +23,8 @@ from typing import IO, Any
 
 import requests
 
-from app.config import PROJECT_ROOT
 from app.devserver.ports import free_port_pair
+from app.settings import PROJECT_ROOT
 from app.vault.port import TOKEN_GUARD_HCL, TOKEN_GUARD_POLICY
 
 BROKER_POLICY_HCL = PROJECT_ROOT / "config" / "vault" / "transom-broker.hcl"

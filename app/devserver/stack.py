@@ -32,9 +32,9 @@ from app.devserver.demo_issuer import DemoIssuer
 from app.devserver.instance_lock import InstanceBusy, InstanceLock
 from app.devserver.openbao import DevOpenBao
 from app.devserver.ports import port_is_free
+from app.migrate import upgrade_database
 from app.runtime import runtime_of
 from app.scheduler.runner import start_embedded
-from app.schema import upgrade_database
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import click
 
-from app.config import INSTANCE_DIR
 from app.decision.durations import parse_duration
 from app.devserver.demo_issuer import DEMO_AUDIENCE, DemoJob, IssuerNotSetUp, mint_demo_token
+from app.settings import INSTANCE_DIR
 
 # The demo job's defaults are the demo policy's repository and branch (app/devserver/demo.py).
 _DEMO_JOB = DemoJob()

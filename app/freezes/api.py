@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from app import crud
 from app.freezes.schemas import FreezePageSchema, FreezeRequestSchema, FreezeSchema
 from app.freezes.service import FreezeService, governed_policies
-from app.http import current_actor, db_session, ledger, runtime
+from app.request_context import current_actor, db_session, ledger, runtime
 from app.schemas import PageQuerySchema
 from app.windows.models import Freeze
 from app.windows.schemas import OccurrencesSchema, RangeQuerySchema

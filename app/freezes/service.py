@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.ledger import Actor, Ledger
 from app.clock import Clock
-from app.configuration import ConfigStore
+from app.config_store import ConfigStore
 from app.errors import BadRequest
 from app.policies.models import Policy
 from app.windows.calendar import Calendar

@@ -5,10 +5,10 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from app import crud
-from app.http import current_actor, db_session, ledger, runtime
 from app.issuers.models import Issuer
 from app.issuers.schemas import IssuerPageSchema, IssuerRequestSchema, IssuerSchema
 from app.issuers.service import IssuerService, policies_using_issuer
+from app.request_context import current_actor, db_session, ledger, runtime
 from app.schemas import PageQuerySchema
 
 bp = Blueprint("issuers", __name__, url_prefix="/v1/issuers", description="OIDC issuers (admin)")

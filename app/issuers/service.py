@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.ledger import Actor, Ledger
 from app.clock import Clock
-from app.configuration import ConfigStore
+from app.config_store import ConfigStore
 from app.errors import BadRequest, Conflict
 from app.identity.issuer_config import IssuerConfig
 from app.issuers.models import Issuer

@@ -14,9 +14,7 @@ from app.auth import (
     require_workload_or_reader,
 )
 from app.exports import export_response
-from app.http import current_actor, db_session, runtime
 from app.leases import queries
-from app.leases.http import lease_service
 from app.leases.models import Lease, LeaseStatus
 from app.leases.schemas import (
     BulkRevokeRequestSchema,
@@ -30,6 +28,8 @@ from app.leases.schemas import (
     RevokeRequestSchema,
 )
 from app.leases.service import IssuedLease, LeaseRequest
+from app.leases.wiring import lease_service
+from app.request_context import current_actor, db_session, runtime
 from app.schemas import EXPORT_SCHEMA, decode_cursor, encode_cursor, problem_responses
 
 bp = Blueprint("leases", __name__, url_prefix="/v1/leases", description="Just-in-time leases")

@@ -5,7 +5,6 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from app import crud
-from app.http import current_actor, db_session, ledger, runtime
 from app.policies.evaluation import Evaluation, evaluate_policy
 from app.policies.models import Policy
 from app.policies.schemas import (
@@ -16,6 +15,7 @@ from app.policies.schemas import (
     PolicySchema,
 )
 from app.policies.service import PolicyService
+from app.request_context import current_actor, db_session, ledger, runtime
 from app.schemas import PageQuerySchema
 
 bp = Blueprint("policies", __name__, url_prefix="/v1/policies", description="Lease policies (admin)")

@@ -9,10 +9,10 @@ import click
 from prometheus_client import start_http_server
 
 from app.clock import SystemClock
-from app.config import ConfigError, load_settings
 from app.runtime import build_runtime
 from app.scheduler.revocations import BATCH_SIZE, CLAIM_TIMEOUT, REVOKE_THREADS
 from app.scheduler.runner import WorkerOptions, run_worker
+from app.settings import ConfigError, load_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
 

@@ -5,7 +5,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from app import crud
-from app.http import current_actor, db_session, ledger, runtime
+from app.request_context import current_actor, db_session, ledger, runtime
 from app.schemas import PageQuerySchema
 from app.secrets.models import Secret
 from app.secrets.schemas import SecretPageSchema, SecretRequestSchema, SecretSchema

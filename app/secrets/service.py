@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.ledger import Actor, Ledger
 from app.clock import Clock
-from app.configuration import ConfigStore
+from app.config_store import ConfigStore
 from app.errors import BadRequest, Conflict, ServiceUnavailable
 from app.policies.models import Policy
 from app.secrets.models import Secret

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.auth import require_reader
-from app.http import runtime
+from app.request_context import runtime
 from app.runtime import runtime_of
 from app.schemas import problem_responses
 from app.system.readiness import Answer, ReadinessCache

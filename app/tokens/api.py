@@ -5,7 +5,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from app import crud
-from app.http import current_actor, db_session, ledger, runtime
+from app.request_context import current_actor, db_session, ledger, runtime
 from app.schemas import PageQuerySchema
 from app.tokens.schemas import NewTokenSchema, TokenPageSchema, TokenRequestSchema
 from app.tokens.service import TokenService

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from app.config import PROJECT_ROOT
+from app.settings import PROJECT_ROOT
 
 SecretKind = Literal["kv", "token", "dynamic"]
 # Added to every leased token: denies renewing itself (config/vault/transom-token-guard.hcl).

@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from app.audit.ledger import Actor
 from app.errors import AppError, Forbidden
-from app.http import db_session, runtime
 from app.instants import format_instant, parse_instant
+from app.request_context import db_session, runtime
 from app.tokens.models import ApiToken
 from app.tokens.service import TOKEN_PREFIX, authenticate_token, end_page_sessions
 

@@ -10,10 +10,10 @@ from sqlalchemy import func
 from werkzeug.wrappers import Response
 
 from app.errors import BadRequest
-from app.http import db_session
 from app.leases import queries as lease_queries
-from app.leases.http import lease_service
 from app.leases.models import Lease, LeaseStatus
+from app.leases.wiring import lease_service
+from app.request_context import db_session
 from app.web.blueprint import bp
 from app.web.forms import BULK_FILTERS, BulkRevokeForm, as_query
 from app.web.login import admin_page, current_user

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from app.audit import queries as audit_queries
 from app.exports import export_response
-from app.http import db_session, runtime
+from app.request_context import db_session, runtime
 from app.web.blueprint import bp
 from app.web.denial_groups import group_denials, total_requests
 from app.web.forms import DenialsForm, EventFilterForm, as_query, without

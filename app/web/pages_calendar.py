@@ -10,9 +10,9 @@ from datetime import UTC, datetime, time, timedelta
 
 from flask import render_template, request, url_for
 
-from app.http import db_session, ledger, runtime
 from app.leases import queries as lease_queries
 from app.leases.models import Lease, LeaseStatus
+from app.request_context import db_session, ledger, runtime
 from app.web.blueprint import bp
 from app.web.calendar_picture import LeaseBar, layout
 from app.web.forms import CalendarForm

@@ -10,11 +10,11 @@ from werkzeug.wrappers import Response
 
 from app.audit import queries as audit_queries
 from app.exports import export_response
-from app.http import db_session, runtime
 from app.leases import queries as lease_queries
-from app.leases.http import lease_service
 from app.leases.models import LeaseStatus
 from app.leases.schemas import STATUSES
+from app.leases.wiring import lease_service
+from app.request_context import db_session, runtime
 from app.schemas import decode_cursor, encode_cursor
 from app.web.blueprint import bp
 from app.web.forms import LeaseFilterForm, RevokeForm, as_query, without

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.ledger import Actor, Ledger
 from app.clock import Clock
-from app.configuration import ConfigStore
+from app.config_store import ConfigStore
 from app.decision import windows as cal
 from app.decision.intervals import Interval
 from app.errors import BadRequest, Conflict, NotFound

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from app.schema import upgrade_database
+from app.migrate import upgrade_database
 
 PG_HOST = os.environ.get("TRANSOM_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TRANSOM_TEST_PG_PORT", "5432"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from app.config import PROJECT_ROOT
+from app.settings import PROJECT_ROOT
 
 TEST_TOOLS = {"pytest", "pytest-timeout", "hypothesis", "ruff", "mypy", "playwright", "schemathesis"}
 

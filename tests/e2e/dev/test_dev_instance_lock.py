@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.config import PROJECT_ROOT
 from app.devserver.instance_lock import InstanceLock
+from app.settings import PROJECT_ROOT
 from tests.support.processes import free_port
 
 TRANSOM = [sys.executable, "-c", "from app.cli import main; main(prog_name='transom')"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.config import PROJECT_ROOT
+from app.settings import PROJECT_ROOT
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.slow

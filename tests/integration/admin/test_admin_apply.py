@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import PROJECT_ROOT
+from app.settings import PROJECT_ROOT
 from tests.integration.admin.conftest import Transom
 
 FULL = """

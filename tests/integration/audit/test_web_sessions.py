@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, pool, text
 
-from app.schema import alembic_config
+from app.migrate import alembic_config
 from tests.integration.audit.test_web_pages import Browser, signed_in
 from tests.integration.conftest import create_broker_token, make_app, rt
 from tests.support.broker import bearer

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from hvac.exceptions import Forbidden
 
-from app.config import PROJECT_ROOT
+from app.settings import PROJECT_ROOT
 from tests.support.broker import Broker
 from tests.support.databases import SqliteDatabases
 from tests.support.oidc_issuer import OidcIssuer

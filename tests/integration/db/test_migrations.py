@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, pool, text
 
+from app.migrate import alembic_config
 from app.models import Base
-from app.schema import alembic_config
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 
 TABLES = {

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.audit.ledger import Actor, Ledger, verify_chain
 from app.clock import FrozenClock
 from app.config_snapshot.generation import read_generation
-from app.configuration import ConfigStore
+from app.config_store import ConfigStore
 from app.db import install_session_listeners, make_engine, make_session_factory
 from app.errors import Conflict
 from app.issuers.models import Issuer

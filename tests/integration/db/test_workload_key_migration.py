@@ -13,7 +13,7 @@ from alembic import command
 from sqlalchemy import create_engine, pool
 
 from app.identity.workload import WorkloadIdentity
-from app.schema import alembic_config
+from app.migrate import alembic_config
 from tests.support.databases import PostgresDatabases, SqliteDatabases
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)

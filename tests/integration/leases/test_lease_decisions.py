@@ -160,7 +160,7 @@ def test_denials_are_in_the_ledger_with_every_reason(broker: Broker) -> None:
     broker.request_lease("prod-vault-token", broker.ci_token(ref="refs/heads/dev", event="workflow_run"))
     with broker.app.app_context():
         from app.audit.models import AuditEvent
-        from app.http import db_session
+        from app.request_context import db_session
 
         events = [e for e in db_session().query(AuditEvent).all() if e.action == "lease.denied"]
     assert len(events) == 1

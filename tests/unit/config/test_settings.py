@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import ConfigError, load_settings, require_secret_key
+from app.settings import ConfigError, load_settings, require_secret_key
 
 
 def test_environment_overrides_files_and_overrides_win() -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.http import config_snapshot, db_session, runtime
 from app.leases.denials import request_refusals
 from app.leases.service import LeaseService
 from app.ratelimit import app_limiter, client_address
+from app.request_context import config_snapshot, db_session, runtime
 
 
 def lease_service() -> LeaseService:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
-from app.config import PROJECT_ROOT
+from app.settings import PROJECT_ROOT
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
 
