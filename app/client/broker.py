@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -44,6 +45,12 @@ class LeaseView:
 
     def __repr__(self) -> str:  # never show data
         return f"LeaseView(id={self.id!r}, secret={self.secret!r}, status={self.status!r})"
+
+    def ends_after(self, other: LeaseView) -> bool:
+        """Whether this lease ends later than ``other``. Compared as instants, not as text: the broker writes
+        fractions only when there are some, and "12:00:00.5Z" sorts before "12:00:00Z"."""
+        mine, theirs = _instant(self.expires_at), _instant(other.expires_at)
+        return mine is not None and theirs is not None and mine > theirs
 
     @property
     def until(self) -> str:
@@ -160,3 +167,11 @@ def _field_errors(errors: Any, prefix: str = "") -> list[str]:
     if isinstance(errors, list):
         return [f"{prefix}: {'; '.join(str(e) for e in errors)}"]
     return [f"{prefix}: {errors}"] if errors else []
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None

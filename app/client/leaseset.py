@@ -134,7 +134,7 @@ class LeaseSet:
             held.renew_at = None
             self._report.warning(f"{lease.id} will not be renewed: {exc.message}")
             return
-        moved = renewed.expires_at > lease.expires_at  # RFC 3339 in UTC with Z: text order is time order
+        moved = renewed.ends_after(lease)
         held.lease = renewed
         held.expires_mono = self._monotonic() + renewed.ttl
         if not moved:
