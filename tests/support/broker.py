@@ -21,6 +21,21 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def policy_body(name: str = "deploy-prod", **overrides: Any) -> dict[str, Any]:
+    """The body of the suite's usual policy: acme/payments on main or release/*, always open, both secrets."""
+    return {
+        "name": name,
+        "issuer": "github",
+        "secrets": ["prod-db-static", "prod-vault-token"],
+        "repositories": ["acme/payments"],
+        "branches": ["main", "release/*"],
+        "windows": ["always"],
+        "default_ttl": "15m",
+        "max_ttl": "1h",
+        **overrides,
+    }
+
+
 @dataclass
 class Broker:
     app: Flask
@@ -77,18 +92,7 @@ class Broker:
         self.create("/v1/secrets", {"name": name, "kind": "token", "policies": ["deploy-prod"]})
 
     def policy(self, name: str = "deploy-prod", **overrides: Any) -> dict[str, Any]:
-        body = {
-            "name": name,
-            "issuer": "github",
-            "secrets": ["prod-db-static", "prod-vault-token"],
-            "repositories": ["acme/payments"],
-            "branches": ["main", "release/*"],
-            "windows": ["always"],
-            "default_ttl": "15m",
-            "max_ttl": "1h",
-            **overrides,
-        }
-        return self.create("/v1/policies", body)
+        return self.create("/v1/policies", policy_body(name, **overrides))
 
     # --- CI calls ----------------------------------------------------------------------------------------
 

@@ -8,22 +8,8 @@ from typing import Any
 import pytest
 
 from app.instants import format_instant, parse_instant
-from tests.support.broker import Broker, bearer
+from tests.support.broker import Broker, bearer, policy_body
 from tests.support.oidc_issuer import OidcIssuer
-
-
-def _policy(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": "deploy-prod",
-        "issuer": "github",
-        "secrets": ["prod-db-static", "prod-vault-token"],
-        "repositories": ["acme/payments"],
-        "branches": ["main", "release/*"],
-        "windows": ["always"],
-        "default_ttl": "15m",
-        "max_ttl": "1h",
-        **overrides,
-    }
 
 
 def _once(name: str, start: datetime, end: datetime) -> dict[str, Any]:
@@ -46,7 +32,7 @@ def _now() -> datetime:
 def test_lease_never_outlives_its_window(broker: Broker) -> None:
     now = _now()
     broker.create("/v1/windows", _once("closing-soon", now - timedelta(hours=1), now + timedelta(seconds=90)))
-    broker.admin("PUT", "/v1/policies/deploy-prod", _policy(windows=["closing-soon"]))
+    broker.admin("PUT", "/v1/policies/deploy-prod", policy_body(windows=["closing-soon"]))
     lease = broker.lease("prod-vault-token", ttl="1h")
     assert lease["bounded_by"] == "window"
     assert lease["expires_at"] == format_instant(now + timedelta(seconds=90))
@@ -62,7 +48,7 @@ def test_lease_ends_before_the_next_freeze_and_is_capped_by_max_ttl(broker: Brok
     assert frozen["expires_at"] == format_instant(now + timedelta(minutes=10))
 
     broker.admin("DELETE", "/v1/freezes/soon")
-    broker.admin("PUT", "/v1/policies/deploy-prod", _policy(max_ttl="10m", default_ttl="5m"))
+    broker.admin("PUT", "/v1/policies/deploy-prod", policy_body(max_ttl="10m", default_ttl="5m"))
     capped = broker.lease("prod-vault-token", ttl="1h")
     assert capped["bounded_by"] == "max_ttl" and capped["ttl"] in (599, 600)
 
@@ -71,7 +57,7 @@ def test_outside_window_names_the_next_opening(broker: Broker) -> None:
     now = _now()
     opens = now + timedelta(hours=3)
     broker.create("/v1/windows", _once("later", opens, opens + timedelta(hours=1)))
-    broker.admin("PUT", "/v1/policies/deploy-prod", _policy(windows=["later"]))
+    broker.admin("PUT", "/v1/policies/deploy-prod", policy_body(windows=["later"]))
     response = broker.request_lease("prod-vault-token")
     assert _codes(response) == {"outside_window"}
     assert format_instant(opens) in response.get_json()["reasons"][0]["message"]
@@ -118,19 +104,21 @@ def test_each_rule_denies_with_its_reason(
     broker: Broker, policy_changes: dict[str, Any], claims: dict[str, Any], expected: set[str]
 ) -> None:
     if policy_changes:
-        assert broker.admin("PUT", "/v1/policies/deploy-prod", _policy(**policy_changes)).status_code == 200
+        assert (
+            broker.admin("PUT", "/v1/policies/deploy-prod", policy_body(**policy_changes)).status_code == 200
+        )
     assert _codes(broker.request_lease("prod-vault-token", broker.ci_token(**claims))) == expected
 
 
 def test_tags_and_environments_grant_when_allowed(broker: Broker) -> None:
-    broker.admin("PUT", "/v1/policies/deploy-prod", _policy(tags=["v*"], environments=["production"]))
+    broker.admin("PUT", "/v1/policies/deploy-prod", policy_body(tags=["v*"], environments=["production"]))
     lease = broker.lease(
         "prod-db-static", token=broker.ci_token(ref="refs/tags/v1.2", environment="production")
     )
     assert lease["status"] == "active"
 
 
-def test_issuer_not_allowed_and_no_policy(broker: Broker) -> None:
+def test_issuer_not_allowed_and_nopolicy_body(broker: Broker) -> None:
     with OidcIssuer(audience=broker.issuer.audience) as other:
         broker.create(
             "/v1/issuers",
@@ -140,7 +128,9 @@ def test_issuer_not_allowed_and_no_policy(broker: Broker) -> None:
         # No policy names that issuer: an outsider, told nothing more.
         assert _codes(broker.request_lease("prod-vault-token", token)) == {"no_policy"}
         # A policy for it (for another secret) makes it an insider, and it is told why.
-        broker.create("/v1/policies", _policy(name="other", issuer="other-ci", secrets=["prod-db-static"]))
+        broker.create(
+            "/v1/policies", policy_body(name="other", issuer="other-ci", secrets=["prod-db-static"])
+        )
         assert _codes(broker.request_lease("prod-vault-token", token)) == {"issuer_not_allowed"}
     broker.create("/v1/secrets", {"name": "orphan", "kind": "token", "policies": ["deploy-prod"]})
     assert _codes(broker.request_lease("orphan")) == {"no_policy"}
@@ -148,7 +138,7 @@ def test_issuer_not_allowed_and_no_policy(broker: Broker) -> None:
 
 
 def test_max_active_caps_simultaneous_leases(broker: Broker) -> None:
-    broker.admin("PUT", "/v1/policies/deploy-prod", _policy(max_active=2))
+    broker.admin("PUT", "/v1/policies/deploy-prod", policy_body(max_active=2))
     first = broker.lease("prod-db-static")
     broker.lease("prod-db-static")
     assert _codes(broker.request_lease("prod-db-static")) == {"max_active_reached"}

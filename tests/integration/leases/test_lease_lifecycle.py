@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hvac.exceptions import Forbidden
 
-from tests.support.broker import Broker, bearer
+from tests.support.broker import Broker, bearer, policy_body
 
 
 def _token_works(broker: Broker, token: str) -> bool:
@@ -19,7 +19,7 @@ def _token_works(broker: Broker, token: str) -> bool:
 
 def test_kv_lease_returns_the_values(broker: Broker) -> None:
     values = broker.kv_secret("static-2", {"api_key": "canary-kv-1"})
-    broker.admin("PUT", "/v1/policies/deploy-prod", {**_policy_body(), "secrets": ["static-2"]})
+    broker.admin("PUT", "/v1/policies/deploy-prod", {**policy_body(), "secrets": ["static-2"]})
     lease = broker.lease("static-2")
     assert lease["data"] == values
     assert lease["status"] == "active"
@@ -65,7 +65,7 @@ def test_renew_moves_expiry_and_a_denied_renewal_revokes(broker: Broker) -> None
     assert renewed.get_json()["expires_at"] > lease["expires_at"]
     assert renewed.get_json()["renewals"] == 1
 
-    broker.admin("PUT", "/v1/policies/deploy-prod", {**_policy_body(), "branches": ["release/*"]})
+    broker.admin("PUT", "/v1/policies/deploy-prod", {**policy_body(), "branches": ["release/*"]})
     # The policy change alone already re-evaluated and revoked the lease.
     shown = broker.admin("GET", f"/v1/leases/{lease['id']}").get_json()
     assert shown["status"] == "revoked" and shown["end_reason"] == "policy_changed"
@@ -76,7 +76,7 @@ def test_renewal_denied_by_policy_revokes_at_once(broker: Broker) -> None:
     lease = broker.lease("prod-vault-token")
     broker.lease("prod-vault-token", token=broker.ci_token(run_id="777"))  # another job's lease
     # max_active binds new grants and renewals, not re-evaluation: both leases stay until one renews.
-    broker.admin("PUT", "/v1/policies/deploy-prod", {**_policy_body(), "max_active": 1})
+    broker.admin("PUT", "/v1/policies/deploy-prod", {**policy_body(), "max_active": 1})
     response = broker.client.post(
         f"/v1/leases/{lease['id']}/renew", json={}, headers=bearer(broker.ci_token())
     )
@@ -124,7 +124,7 @@ def test_idempotent_replay_reissues_and_revokes_the_earlier_credential(broker: B
 
 def test_denial_lists_every_reason(broker: Broker) -> None:
     token = broker.ci_token(ref="refs/heads/feature/x", event="pull_request", environment="dev")
-    broker.admin("PUT", "/v1/policies/deploy-prod", {**_policy_body(), "environments": ["production"]})
+    broker.admin("PUT", "/v1/policies/deploy-prod", {**policy_body(), "environments": ["production"]})
     response = broker.request_lease("prod-vault-token", token)
     assert response.status_code == 403
     codes = {r["code"] for r in response.get_json()["reasons"]}
@@ -136,16 +136,3 @@ def test_unknown_secret_is_denied(broker: Broker, secret: str) -> None:
     response = broker.request_lease(secret)
     assert response.status_code == 403
     assert response.get_json()["reasons"][0]["code"] == "unknown_secret"
-
-
-def _policy_body() -> dict[str, object]:
-    return {
-        "name": "deploy-prod",
-        "issuer": "github",
-        "secrets": ["prod-db-static", "prod-vault-token"],
-        "repositories": ["acme/payments"],
-        "branches": ["main", "release/*"],
-        "windows": ["always"],
-        "default_ttl": "15m",
-        "max_ttl": "1h",
-    }

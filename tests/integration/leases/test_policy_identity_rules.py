@@ -11,30 +11,16 @@ from typing import Any
 import pytest
 
 from app.instants import format_instant
-from tests.support.broker import Broker
+from tests.support.broker import Broker, policy_body
 from tests.support.oidc_issuer import OMIT, OidcIssuer
 
 OUTSIDER = "evil/outsider"
 REPOSITORY_ID = "672013998"  # what the test issuer's GitHub tokens state for every repository
 
 
-def _policy(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": "deploy-prod",
-        "issuer": "github",
-        "secrets": ["prod-db-static", "prod-vault-token"],
-        "repositories": ["acme/payments"],
-        "branches": ["main", "release/*"],
-        "windows": ["always"],
-        "default_ttl": "15m",
-        "max_ttl": "1h",
-        **overrides,
-    }
-
-
 def _put(broker: Broker, **overrides: Any) -> dict[str, Any]:
     response = broker.admin(
-        "PUT", f"/v1/policies/{overrides.get('name', 'deploy-prod')}", _policy(**overrides)
+        "PUT", f"/v1/policies/{overrides.get('name', 'deploy-prod')}", policy_body(**overrides)
     )
     assert response.status_code == 200, response.get_json()
     shown: dict[str, Any] = response.get_json()
@@ -100,7 +86,7 @@ def test_an_insider_keeps_every_reason(broker: Broker) -> None:
 
 def test_a_policy_for_another_secret_makes_an_insider(broker: Broker) -> None:
     broker.create(
-        "/v1/policies", _policy(name="tools", secrets=["prod-db-static"], repositories=["acme/tools"])
+        "/v1/policies", policy_body(name="tools", secrets=["prod-db-static"], repositories=["acme/tools"])
     )
     token = broker.ci_token(repo="acme/tools")
     reasons = broker.request_lease("prod-vault-token", token).get_json()["reasons"]
@@ -165,7 +151,7 @@ def gitlab(broker: Broker) -> Iterator[OidcIssuer]:
             {"name": "gitlab", "issuer": issuer.url, "flavor": "gitlab", "audiences": [issuer.audience]},
         )
         broker.create(
-            "/v1/policies", _policy(name="gitlab-deploys", issuer="gitlab", secrets=["prod-db-static"])
+            "/v1/policies", policy_body(name="gitlab-deploys", issuer="gitlab", secrets=["prod-db-static"])
         )
         yield issuer
 
@@ -235,7 +221,7 @@ def test_repository_ids_stop_a_repository_name_taken_over(broker: Broker) -> Non
     assert shown["status"] == "revoked" and shown["end_reason"] == "policy_changed"
 
     # An insider (another policy allows its name and any id) is told it is the id.
-    broker.create("/v1/policies", _policy(name="reader", secrets=["prod-db-static"]))
+    broker.create("/v1/policies", policy_body(name="reader", secrets=["prod-db-static"]))
     reasons = broker.request_lease("prod-vault-token", broker.ci_token()).get_json()["reasons"]
     assert [(r["policy"], r["code"]) for r in reasons] == [("deploy-prod", "repository_not_allowed")]
     assert f"repository id '{REPOSITORY_ID}' is not one of: 1000001" in reasons[0]["message"]
@@ -261,6 +247,6 @@ def test_without_repository_ids_any_id_passes(broker: Broker) -> None:
     ],
 )
 def test_bad_identity_rules_are_400_with_the_field(broker: Broker, field: str, value: Any) -> None:
-    response = broker.admin("PUT", "/v1/policies/deploy-prod", _policy(**{field: value}))
+    response = broker.admin("PUT", "/v1/policies/deploy-prod", policy_body(**{field: value}))
     assert response.status_code == 400, response.get_json()
     assert field in response.get_json()["errors"]
