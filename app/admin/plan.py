@@ -132,6 +132,7 @@ def _policy(data: Mapping[str, Any]) -> dict[str, Any]:
     runners = data.get("runners") or {}
     events = data.get("events")
     repository_ids = data.get("repository_ids")  # strings already: the schema reads numbers as strings
+    workflows, networks = data.get("workflows"), data.get("source_networks")  # networks in normal form
     return {
         "name": data["name"],
         "issuer": data["issuer"],
@@ -148,6 +149,8 @@ def _policy(data: Mapping[str, Any]) -> dict[str, Any]:
         "events": None if events is None else _set(events),
         "repository_ids": None if repository_ids is None else _set(repository_ids),
         "require_protected_environment": bool(data.get("require_protected_environment")),
+        "workflows": None if workflows is None else _set(workflows),
+        "source_networks": None if networks is None else _set(networks),
         "windows": _set(data["windows"]),
         # Without a default_ttl the broker uses 15 minutes, or max_ttl when that is shorter.
         "default_ttl": _seconds(data.get("default_ttl") or min(DEFAULT_TTL_CAP, max_ttl)),

@@ -35,8 +35,19 @@ def policies() -> None:
 )
 @click.option("--at", default=None, help="Evaluate as of this RFC 3339 time (default: now).")
 @click.option("--ttl", default=None, help="The lease length the job would ask for, e.g. 30m.")
+@click.option(
+    "--source-address",
+    default=None,
+    help="The job's client address, for a policy's source_networks (without it such a policy denies).",
+)
 def evaluate(
-    client: ApiClient, name: str, secret: str, token_file: IO[str], at: str | None, ttl: str | None
+    client: ApiClient,
+    name: str,
+    secret: str,
+    token_file: IO[str],
+    at: str | None,
+    ttl: str | None,
+    source_address: str | None,
 ) -> None:
     """Dry-run policy NAME for a CI token; prints allowed, the reasons, and when the lease would end.
 
@@ -50,6 +61,8 @@ def evaluate(
         body["at"] = at
     if ttl is not None:
         body["ttl"] = duration_argument(ttl)
+    if source_address is not None:
+        body["source_address"] = source_address
     result = client.post(f"/v1/policies/{quote(name, safe='')}/evaluate", body)
     for line in evaluation_lines(result):
         click.echo(line)

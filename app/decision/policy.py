@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from app.decision.context_rules import context_reasons
 from app.decision.identity import WorkloadIdentity
 from app.decision.identity_rules import DEFAULT_EVENTS, identity_reasons
 from app.decision.intervals import Interval
@@ -140,6 +141,7 @@ def check_policy(
     facts: CalendarFacts,
     active_count: int,
     ref_problem: str | None,
+    source_address: str | None = None,
 ) -> list[Reason]:
     """Every rule of ``policy`` that ``identity`` fails at the instant ``facts`` describe; empty: it passes.
 
@@ -147,8 +149,11 @@ def check_policy(
     ``ref_problem``: why the token's ref failed validation (docs/ARCHITECTURE.md: no ``..``,
     control characters, ``//``, over 255 bytes), or ``None``; an invalid ref is reported as such and never
     matched or shown.
+    ``source_address``: the client's address as the broker resolved it (after the trusted proxy hops), or
+    ``None`` when there is none; only a policy with ``source_networks`` reads it, and ``None`` fails it.
     """
     reasons = identity_reasons(identity, policy, ref_problem=ref_problem)
+    reasons.extend(context_reasons(identity, policy, source_address=source_address))
     reasons.extend(_check_calendar(policy, facts))
 
     if policy.max_active is not None and active_count >= policy.max_active:
@@ -201,6 +206,7 @@ def decide(
     secret_known: bool,
     ref_problem: str | None,
     secret: str | None = None,
+    source_address: str | None = None,
 ) -> Decision:
     """The decision on a new lease request.
 
@@ -209,7 +215,8 @@ def decide(
     the denial carries the reasons of every candidate. ``requested_ttl`` ``None`` takes the granting policy's
     ``default_ttl``. ``secret`` (the requested name) only makes messages more precise; when given,
     candidates that do not name it are left out. The reasons are for insiders and admins: what an outsider
-    may see of them is :func:`app.decision.outsiders.for_requester`'s to decide.
+    may see of them is :func:`app.decision.outsiders.for_requester`'s to decide. ``source_address``: the
+    client's address, as for :func:`check_policy`.
     """
     _require_aware("now", now)
     _check_requested_ttl(requested_ttl)
@@ -223,7 +230,12 @@ def decide(
     reasons: list[Reason] = []
     for policy, facts, active_count in sorted(relevant, key=lambda c: c[0].name):
         failed = check_policy(
-            identity, policy, facts=facts, active_count=active_count, ref_problem=ref_problem
+            identity,
+            policy,
+            facts=facts,
+            active_count=active_count,
+            ref_problem=ref_problem,
+            source_address=source_address,
         )
         if not failed:
             grant = _grant(policy, facts, now=now, requested_ttl=requested_ttl, max_end=now + policy.max_ttl)
@@ -243,6 +255,7 @@ def renewal_decision(
     issued_at: datetime,
     active_count: int,
     ref_problem: str | None,
+    source_address: str | None = None,
 ) -> Decision:
     """The decision on renewing a lease granted under ``policy`` for ``secret`` at ``issued_at``.
 
@@ -259,7 +272,14 @@ def renewal_decision(
     if secret not in policy.secrets:
         reasons.append(Reason(NO_POLICY, f"the policy no longer names secret {show(secret)}", policy.name))
     others = max(active_count - 1, 0)
-    reasons += check_policy(identity, policy, facts=facts, active_count=others, ref_problem=ref_problem)
+    reasons += check_policy(
+        identity,
+        policy,
+        facts=facts,
+        active_count=others,
+        ref_problem=ref_problem,
+        source_address=source_address,
+    )
     max_end = issued_at + policy.max_ttl
     if max_end <= now:
         reasons.append(

@@ -15,6 +15,9 @@ class PolicyView:
     means the trusted default events (:data:`app.decision.identity_rules.DEFAULT_EVENTS`); a tuple allows
     exactly its events (empty: none). ``repository_ids``: ``None`` means no restriction; otherwise the
     token's repository id must be one of them (as strings) as well as its name matching ``repositories``.
+    ``workflows``: ``None`` means no restriction; otherwise patterns the workload's workflow must match.
+    ``source_networks``: ``None`` means no restriction; otherwise CIDR blocks, one of which must hold the
+    client address (:mod:`app.decision.context_rules`).
     """
 
     name: str
@@ -34,3 +37,5 @@ class PolicyView:
     max_active: int | None
     repository_ids: tuple[str, ...] | None = None
     require_protected_environment: bool = False
+    workflows: tuple[str, ...] | None = None
+    source_networks: tuple[str, ...] | None = None

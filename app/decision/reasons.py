@@ -38,6 +38,10 @@ OUTSIDE_WINDOW = "outside_window"
 FREEZE_ACTIVE = "freeze_active"
 MAX_ACTIVE_REACHED = "max_active_reached"
 INVALID_REF = "invalid_ref"
+# The workload's workflow (GitHub job_workflow_ref, GitLab ci_config_ref_uri) matches none of the policy's
+# workflows; the client address is in none of its source_networks (docs/API.md, "Policies").
+WORKFLOW_NOT_ALLOWED = "workflow_not_allowed"
+NETWORK_NOT_ALLOWED = "network_not_allowed"
 MAX_TTL_REACHED = "max_ttl_reached"  # renewal only: the lease has lived its policy's max_ttl
 
 # Reason codes for refused CI tokens (401; 503 for issuer_unavailable).

@@ -117,6 +117,7 @@ def _record_grant(ledger: Ledger, lease: Lease, token: VerifiedToken, actor: Act
         decision="allow",
         details={
             "identity": token.identity.to_dict(),
+            "source_address": lease.source_address,
             "expires_at": format_instant(lease.expires_at),
             "bounded_by": lease.bounded_by,
             "ttl": lease.ttl_seconds,

@@ -97,12 +97,14 @@ class Issuance:
         *,
         config: ConfigSource = load_config,
         refusals: RefusalGate = EVERY_REFUSAL,
+        source_address: str | None = None,
     ) -> None:
         self._session = session
         self._vault = vault
         self._clock = clock
         self._config = config
         self._refusals = refusals  # limit and burst-count refused requests (see ``denials``)
+        self._source_address = source_address  # the client's, for source_networks (docs/API.md)
 
     def _transaction(self) -> contextlib.AbstractContextManager[Session]:
         """One transaction on the caller's session (Vault is only called between them)."""
@@ -190,6 +192,7 @@ class Issuance:
             secret_known=secret is not None,
             ref_problem=ref_problem(identity),
             secret=request.secret,
+            source_address=self._source_address,
         )
 
     def _deny(
@@ -208,7 +211,7 @@ class Issuance:
             actor=actor,
             decision="deny",
             reasons=reasons,
-            details={"identity": identity.to_dict()},
+            details={"identity": identity.to_dict(), "source_address": self._source_address},
             **identity_facts(identity, request.secret),
         )
         session.commit()
@@ -267,6 +270,7 @@ class Issuance:
             branch=identity.branch or identity.tag,
             runner_id=identity.runner_id,
             pipeline_id=identity.pipeline_id,
+            source_address=self._source_address,
             revoke_attempts=0,
             created_at=now,
             updated_at=now,
@@ -299,6 +303,7 @@ class Issuance:
         """A replay the policy grants now: the same lease, fresh credentials (see ``replay``)."""
         require_owner(lease, token.identity)
         replay.require_running(lease, self._clock.now())
+        lease.source_address = self._source_address  # the address this grant was judged for
         if not replay.spend_token(session, token, lease.id):
             replay.refuse_token(
                 session, self._clock, token, actor, identity_facts(token.identity, request.secret)

@@ -65,6 +65,9 @@ class Lease(Base):
     branch: Mapped[str | None] = mapped_column(ClippedString(255))
     runner_id: Mapped[str | None] = mapped_column(ClippedString(255))
     pipeline_id: Mapped[str | None] = mapped_column(ClippedString(255))
+    # The client address of the request that last obtained or renewed the lease (after the trusted proxy
+    # hops): what a policy's source_networks is checked against when a configuration change re-evaluates it.
+    source_address: Mapped[str | None] = mapped_column(String(64))
     vault_accessor: Mapped[str | None] = mapped_column(String(255))
     vault_lease_id: Mapped[str | None] = mapped_column(String(1024))
     revoke_attempts: Mapped[int] = mapped_column(default=0)

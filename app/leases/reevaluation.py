@@ -54,7 +54,14 @@ def lease_reasons(lease: Lease, view: PolicyView | None, facts: CalendarFacts | 
     if view is None or facts is None:
         return [Reason(NO_POLICY, f"policy {lease.policy!r} no longer exists")]
     identity = WorkloadIdentity.from_dict(lease.identity)
-    reasons = check_policy(identity, view, facts=facts, active_count=0, ref_problem=ref_problem(identity))
+    reasons = check_policy(
+        identity,
+        view,
+        facts=facts,
+        active_count=0,
+        ref_problem=ref_problem(identity),
+        source_address=lease.source_address,  # of the request that last obtained or renewed it
+    )
     if lease.secret not in view.secrets:
         reasons.append(Reason(NO_POLICY, f"the policy no longer names secret {lease.secret!r}", view.name))
     return reasons

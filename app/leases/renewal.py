@@ -38,7 +38,11 @@ def renew_lease(
     lease_id: str,
     token: VerifiedToken,
     ttl: timedelta | None,
+    *,
+    source_address: str | None = None,
 ) -> Lease:
+    """``source_address``: the renewing request's client address; a policy's ``source_networks`` is checked
+    against it, not against the address at issuance, so a renewal from another network is denied."""
     identity = token.identity
     actor = Actor("ci", identity.actor_id())
     with committing(session):
@@ -49,14 +53,14 @@ def renew_lease(
         now = clock.now()
         require_unexpired(lease, now)
         policy = session.scalar(select(Policy).where(Policy.name == lease.policy))
-        decision = _renewal_decision(session, lease, policy, identity, ttl, now)
+        decision = _renewal_decision(session, lease, policy, identity, ttl, now, source_address)
         if not decision.allowed or decision.grant is None:
             Ledger(session, clock).append(
                 "lease.renew_denied",
                 actor=actor,
                 decision="deny",
                 reasons=decision.reasons,
-                details={"identity": identity.to_dict()},
+                details={"identity": identity.to_dict(), "source_address": source_address},
                 **ending.lease_facts(lease),
             )
             session.commit()
@@ -93,12 +97,17 @@ def renew_lease(
         locked.ttl_seconds = round(grant.ttl.total_seconds())
         locked.bounded_by = grant.bounded_by
         locked.renewals += 1
+        locked.source_address = source_address
         locked.updated_at = now
         Ledger(session, clock).append(
             "lease.renewed",
             actor=actor,
             decision="allow",
-            details={"expires_at": format_instant(grant.expires_at), "bounded_by": grant.bounded_by},
+            details={
+                "expires_at": format_instant(grant.expires_at),
+                "bounded_by": grant.bounded_by,
+                "source_address": source_address,
+            },
             **ending.lease_facts(locked),
         )
     return locked
@@ -111,6 +120,7 @@ def _renewal_decision(
     identity: WorkloadIdentity,
     ttl: timedelta | None,
     now: datetime,
+    source_address: str | None,
 ) -> Decision:
     if policy is None:
         return Decision.denied([Reason(NO_POLICY, f"policy {lease.policy!r} no longer exists")])
@@ -125,4 +135,5 @@ def _renewal_decision(
         issued_at=lease.issued_at,
         active_count=count_live(session, policy.name),
         ref_problem=ref_problem(identity),
+        source_address=source_address,
     )

@@ -78,6 +78,9 @@ class LeaseDetailSchema(LeaseSchema):
     issuer = fields.String()
     idempotency_key = fields.String(allow_none=True)
     revoke_note = fields.String(allow_none=True, data_key="note")
+    source_address = fields.String(
+        allow_none=True, metadata={"description": "The client address of the last issue or renewal"}
+    )
 
 
 class LeaseQuerySchema(PageQuerySchema):

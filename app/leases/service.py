@@ -59,11 +59,17 @@ class LeaseService:
         *,
         config: ConfigSource = load_config,
         refusals: RefusalGate = EVERY_REFUSAL,
+        source_address: str | None = None,
     ) -> None:
+        """``source_address``: the requesting client's address, for policies' ``source_networks``
+        (``None``: no request, as for a scheduler job; such a policy then denies issuance and renewal)."""
         self._session = session
         self._vault = vault
         self._clock = clock
-        self._issuance = Issuance(session, vault, clock, config=config, refusals=refusals)
+        self._source_address = source_address
+        self._issuance = Issuance(
+            session, vault, clock, config=config, refusals=refusals, source_address=source_address
+        )
 
     def request_lease(self, token: VerifiedToken, request: LeaseRequest) -> IssuedLease:
         return self._issuance.request_lease(token, request)
@@ -79,7 +85,15 @@ class LeaseService:
             return lease
 
     def renew_lease(self, lease_id: str, token: VerifiedToken, ttl: timedelta | None) -> Lease:
-        return renewal.renew_lease(self._session, self._vault, self._clock, lease_id, token, ttl)
+        return renewal.renew_lease(
+            self._session,
+            self._vault,
+            self._clock,
+            lease_id,
+            token,
+            ttl,
+            source_address=self._source_address,
+        )
 
     def release_lease(self, lease_id: str, token: VerifiedToken) -> Lease:
         with committing(self._session) as session:

@@ -10,7 +10,13 @@ from app.request_context import config_snapshot, db_session, runtime
 
 def lease_service() -> LeaseService:
     rt = runtime()
-    refusals = request_refusals(client_address(), app_limiter(), rt.clock)
+    address = client_address()  # after TRANSOM_TRUSTED_PROXY_HOPS (the app factory's ProxyFix)
+    refusals = request_refusals(address, app_limiter(), rt.clock)
     return LeaseService(
-        db_session(), rt.vault, rt.clock, config=lambda _session: config_snapshot(), refusals=refusals
+        db_session(),
+        rt.vault,
+        rt.clock,
+        config=lambda _session: config_snapshot(),
+        refusals=refusals,
+        source_address=address,
     )

@@ -66,5 +66,6 @@ def evaluate(body: dict[str, Any], name: str) -> Evaluation:
         at=body["at"],
         ttl=body["ttl"],
         actor=current_actor(),
+        source_address=None if body["source_address"] is None else str(body["source_address"]),
     )
     return crud.committed(evaluation)  # the dry run is in the ledger

@@ -46,9 +46,11 @@ def evaluate_policy(
     at: datetime | None,
     ttl: timedelta | None,
     actor: Actor,
+    source_address: str | None = None,
 ) -> Evaluation:
     """``at`` defaults to now; the token's own time checks are made as of ``at`` too. The token's ``jti``
-    is not used up."""
+    is not used up. ``source_address``: the client address to judge ``source_networks`` against (the
+    admin's, not this request's); without it a policy with ``source_networks`` denies, saying so."""
     when = at or clock.now()
     try:
         verified = verify(token, at=when)
@@ -71,6 +73,7 @@ def evaluate_policy(
         secret_known=known,
         ref_problem=ref_problem(identity),
         secret=secret,
+        source_address=source_address,
     )
     grant = decision.grant
     evaluation = Evaluation(
@@ -80,7 +83,17 @@ def evaluate_policy(
         grant.bounded_by if grant else None,
         round(grant.ttl.total_seconds()) if grant else None,
     )
-    _record(session, clock, policy, secret, evaluation, actor, when, identity=identity.to_dict())
+    _record(
+        session,
+        clock,
+        policy,
+        secret,
+        evaluation,
+        actor,
+        when,
+        identity=identity.to_dict(),
+        source_address=source_address,
+    )
     return evaluation
 
 
@@ -94,8 +107,11 @@ def _record(
     at: datetime,
     *,
     identity: dict[str, Any] | None,
+    source_address: str | None = None,
 ) -> None:
     details: dict[str, Any] = {"name": policy.name, "at": at.isoformat()}
+    if source_address is not None:
+        details["source_address"] = source_address
     if identity is not None:
         details["identity"] = identity
     Ledger(session, clock).append(

@@ -27,6 +27,8 @@ class Policy(Base):
     events: Mapped[list[str] | None] = mapped_column(JSON)  # None: the trusted default events
     repository_ids: Mapped[list[str] | None] = mapped_column(JSON)  # None: any id; else one must match
     require_protected_environment: Mapped[bool] = mapped_column(default=False, server_default=false())
+    workflows: Mapped[list[str] | None] = mapped_column(JSON)  # None: any workflow; else patterns
+    source_networks: Mapped[list[str] | None] = mapped_column(JSON)  # None: any address; else CIDR blocks
     windows: Mapped[list[str]] = mapped_column(JSON)
     default_ttl_seconds: Mapped[int]
     max_ttl_seconds: Mapped[int]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -47,6 +48,21 @@ class PlatformId(fields.Field[str]):
         return value
 
 
+class Cidr(fields.String):
+    """A CIDR block, IPv4 or IPv6, read as its normal form (``10.1.0.0/16``, ``2001:db8::/32``). A block with
+    host bits set (``10.1.2.3/16``) is refused rather than guessed: did the admin mean the host or the net?"""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Length(1, 64), metadata={"example": "10.1.0.0/16"}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return str(ipaddress.ip_network(text, strict=True))
+        except ValueError as error:
+            raise ValidationError(f"not a CIDR block: {error}") from None
+
+
 class RunnersSchema(StrictSchema):
     environments = _strings(load_default=list)
     ids = fields.List(PlatformId(), load_default=list, validate=validate.Length(max=MAX_LIST))
@@ -76,6 +92,22 @@ class PolicyRequestSchema(StrictSchema):
         validate=validate.Length(1, MAX_LIST, error="give 1 to {max} ids, or leave repository_ids out"),
     )
     require_protected_environment = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+    # When given, the workload's workflow must match one, and the client address be in one block
+    # (docs/API.md, "Policies").
+    workflows = fields.List(
+        fields.String(validate=_pattern),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(1, MAX_LIST, error="give 1 to {max} patterns, or leave workflows out"),
+    )
+    source_networks = fields.List(
+        Cidr(),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(
+            1, MAX_LIST, error="give 1 to {max} CIDR blocks, or leave source_networks out"
+        ),
+    )
     default_ttl = Duration(load_default=None)
     max_ttl = Duration(required=True)
     max_active = fields.Integer(
@@ -110,6 +142,8 @@ class PolicySchema(Schema):
     windows = fields.List(fields.String())
     repository_ids = fields.List(fields.String(), allow_none=True)
     require_protected_environment = fields.Boolean()
+    workflows = fields.List(fields.String(), allow_none=True)
+    source_networks = fields.List(fields.String(), allow_none=True)
     default_ttl = fields.Integer(attribute="default_ttl_seconds")
     max_ttl = fields.Integer(attribute="max_ttl_seconds")
     max_active = fields.Integer(allow_none=True)
@@ -127,6 +161,8 @@ class EvaluateRequestSchema(StrictSchema):
     secret = Name(required=True)
     at = Instant(load_default=None)
     ttl = Duration(load_default=None)
+    # The client address to judge source_networks against; without it such a policy denies.
+    source_address = fields.IP(load_default=None)
 
 
 class ReasonSchema(Schema):

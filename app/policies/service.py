@@ -28,6 +28,11 @@ def _ids(values: Iterable[str | int] | None) -> list[str] | None:
     return None if values is None else list(dict.fromkeys(str(value) for value in values))
 
 
+def _distinct(values: Iterable[str] | None) -> list[str] | None:
+    """A list without repeats, in order; ``None`` (no restriction) stays ``None``."""
+    return None if values is None else list(dict.fromkeys(values))
+
+
 def to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     max_ttl: timedelta = values["max_ttl"]
     # Without a default_ttl, a lease lasts 15 minutes (or max_ttl when that is shorter).
@@ -47,6 +52,8 @@ def to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
         "events": list(values["events"]) if values.get("events") is not None else None,
         "repository_ids": _ids(values.get("repository_ids")),
         "require_protected_environment": bool(values.get("require_protected_environment")),
+        "workflows": _distinct(values.get("workflows")),
+        "source_networks": _distinct(values.get("source_networks")),
         "windows": list(dict.fromkeys(values["windows"])),
         "default_ttl_seconds": int(default_ttl.total_seconds()),
         "max_ttl_seconds": int(max_ttl.total_seconds()),
@@ -73,6 +80,8 @@ def to_view(policy: Policy) -> PolicyView:
         max_active=policy.max_active,
         repository_ids=tuple(policy.repository_ids) if policy.repository_ids is not None else None,
         require_protected_environment=policy.require_protected_environment,
+        workflows=tuple(policy.workflows) if policy.workflows is not None else None,
+        source_networks=tuple(policy.source_networks) if policy.source_networks is not None else None,
     )
 
 

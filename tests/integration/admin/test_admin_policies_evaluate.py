@@ -66,3 +66,19 @@ def test_bad_arguments_come_back_as_field_errors(transom: Transom, broker: Broke
     assert "(400)" in result.output
     assert "  at: " in result.output
     assert "  ttl: " in result.output
+
+
+def test_a_source_address_is_judged_against_the_source_networks(transom: Transom, broker: Broker) -> None:
+    policy = broker.admin("GET", "/v1/policies/deploy-prod").get_json()
+    body = {k: v for k, v in policy.items() if k not in ("created_at", "updated_at")}
+    updated = broker.admin("PUT", "/v1/policies/deploy-prod", {**body, "source_networks": ["10.1.0.0/16"]})
+    assert updated.status_code == 200, updated.get_json()
+    token_file = transom.file("token.jwt", broker.ci_token())
+    args = ["policies", "evaluate", "deploy-prod", "--secret", "prod-db-static", "--token-file", token_file]
+
+    inside = transom(*args, "--source-address", "10.1.2.3")
+    assert inside.exit_code == 0 and inside.output.startswith("allowed: yes\n"), inside.output
+    outside = transom(*args, "--source-address", "2001:db8::1")
+    assert outside.output.startswith("allowed: no\n") and "  - network_not_allowed: " in outside.output
+    without = transom(*args)
+    assert "no client address was given" in without.output

@@ -166,6 +166,13 @@ def test_access_matrix_of_the_pages(app: Flask, auditor: Browser, admin: Browser
     assert admin.get(path).status_code == 200
 
 
+def test_the_lease_page_shows_the_workflow_and_the_source_address(broker: Broker, auditor: Browser) -> None:
+    lease = broker.lease("prod-vault-token")  # the test client's address is 127.0.0.1
+    page = auditor.text(f"/ui/leases/{lease['id']}")
+    assert "acme/payments/.github/workflows/deploy.yml@refs/heads/main" in page
+    assert "Source address" in page and "127.0.0.1" in page
+
+
 def test_an_auditor_sees_no_admin_action_and_a_forged_post_is_refused(
     broker: Broker, auditor: Browser
 ) -> None:
