@@ -12,7 +12,7 @@ from flask import Flask, g, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import docs_ui, errors, ratelimit, request_context
+from app import docs_ui, errors, logs, ratelimit, request_context
 from app.clock import Clock, SystemClock
 from app.db import install_session_listeners
 from app.errors import AppError
@@ -38,7 +38,7 @@ def create_app(
     """Build the broker. ``overrides`` are settings (tests); ``clock`` and ``vault`` replace the real ones."""
     settings = load_settings(overrides)
     require_secret_key(settings)
-    configure_logging(settings.log_level)  # no colour codes in log files
+    configure_logging(settings.log_level, settings.log_format or "text")  # no credentials, no colour codes
 
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.config.update(
@@ -65,6 +65,7 @@ def create_app(
     app.register_blueprint(docs_ui.bp)  # / (pages or a JSON index) and /docs (the API reference)
     app.before_request(_start_request)
     app.after_request(_finish_request)
+    app.teardown_request(_forget_request)
     _limit_failing_clients(app, settings, clock or SystemClock())  # after _finish_request: see ratelimit
     return app
 
@@ -121,6 +122,7 @@ class UnsupportedMediaType(AppError):
 
 def _start_request() -> None:
     g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    logs.request_id.set(g.request_id)  # on every log line written while serving it
     has_body = request.content_length or request.headers.get("Transfer-Encoding")
     is_page = request.blueprint == web_bp.name  # the pages post HTML forms, checked for CSRF there
     if request.method in JSON_METHODS and has_body and not request.is_json and not is_page:
@@ -132,6 +134,10 @@ def _finish_request(response: Any) -> Any:
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
+
+
+def _forget_request(_exc: BaseException | None) -> None:
+    logs.request_id.set(None)
 
 
 def settings_of(app: Flask) -> Settings:

@@ -47,6 +47,8 @@ class Settings:
     jwks_refetch_cooldown_seconds: int = 30
     jwks_max_stale_seconds: int = 3600
     log_level: str = "INFO"
+    log_format: str = ""  # json or text; empty: json under `transom serve`/`worker`, text elsewhere
+    keepalive_seconds: int = 75  # gunicorn's keep-alive: above a load balancer's idle timeout (ALB: 60 s)
     auth_failures_per_minute: int = 60  # per client address and process; 0 turns the limit off
     trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For names the client
     token_max_ttl: str = "365d"  # the longest a broker token may live (a duration; docs/API.md)
@@ -154,6 +156,10 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("settings 'vault_role_id' and 'vault_secret_id' go together (AppRole)")
     if settings.max_body_bytes < 1024:
         raise ConfigError("setting 'max_body_bytes': at least 1024")
+    if settings.log_format not in ("", "json", "text"):
+        raise ConfigError("setting 'log_format' (TRANSOM_LOG_FORMAT): must be 'json' or 'text'")
+    if settings.keepalive_seconds < 1:
+        raise ConfigError("setting 'keepalive_seconds' (TRANSOM_KEEPALIVE_SECONDS): at least 1")
     for name in ("auth_failures_per_minute", "trusted_proxy_hops"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name!r}: must not be negative")

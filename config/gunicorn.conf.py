@@ -1,6 +1,9 @@
 """gunicorn settings for `transom serve`.
 
-Environment overrides: TRANSOM_BIND, TRANSOM_WORKERS, TRANSOM_THREADS.
+Environment overrides: TRANSOM_BIND, TRANSOM_WORKERS, TRANSOM_THREADS, and the settings
+TRANSOM_KEEPALIVE_SECONDS (keep-alive, default 75 s: above a load balancer's idle timeout, so the balancer,
+not gunicorn, closes an idle pooled connection and never races a request onto a closing one) and
+TRANSOM_LOG_FORMAT (json unless set: the access, error and app logs all use app.logs' line formatter).
 
 SQLite takes one writer at a time, and threads inside one process then queue on its lock with back-off
 (p95 of 200-470 ms measured under load), so on SQLite the default is sync workers; on PostgreSQL threaded
@@ -16,10 +19,15 @@ import multiprocessing
 import os
 from typing import Any
 
-from app.settings import load_settings
-from app.scheduler.runner import start_embedded
+from gunicorn.glogging import Logger
 
-_embedded = load_settings().scheduler == "embedded"
+from app.logs import use_line_format
+from app.scheduler.runner import start_embedded
+from app.settings import load_settings
+
+os.environ.setdefault("TRANSOM_LOG_FORMAT", "json")  # before the workers load the app, which reads it
+_settings = load_settings()
+_embedded = _settings.scheduler == "embedded"
 
 _database = os.environ.get("TRANSOM_DATABASE_URL", "")
 _on_postgres = _database.startswith("postgresql")
@@ -38,13 +46,37 @@ worker_class = "gthread" if _on_postgres else "sync"
 threads = int(os.environ.get("TRANSOM_THREADS", "8" if _on_postgres else "1"))
 timeout = 60
 graceful_timeout = 30
-keepalive = 5
+keepalive = _settings.keepalive_seconds
 # Oversized CI tokens must reach the app, which answers them with problem JSON (malformed_token).
 limit_request_field_size = 32768
 accesslog = "-"
 errorlog = "-"
-# The access log shows paths and statuses only; never headers, which hold bearer credentials.
+# The access log shows paths (no query string) and statuses only, and of the headers only the response's
+# request id; never a request header, which may hold a bearer credential.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss'
+
+
+class TransomLogger(Logger):
+    """gunicorn's logger, with its access and error lines written by app.logs' formatter."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                use_line_format(handler, _settings.log_format or "json")
+
+
+logger_class = TransomLogger
+
+
+def when_ready(server: Any) -> None:
+    server.log.info(
+        "serving on %s: %d worker(s), keepalive %s s, graceful timeout %s s",
+        ",".join(server.cfg.bind),
+        server.cfg.workers,
+        server.cfg.keepalive,
+        server.cfg.graceful_timeout,
+    )
 
 
 def post_worker_init(worker: Any) -> None:

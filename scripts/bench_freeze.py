@@ -74,7 +74,7 @@ GRANTED_IDENTITY = {**IDENTITY, "issuer": ISSUER_NAME, "event": "push"}
 TOKEN_SAMPLE = 200  # seeded tokens looked up at OpenBao afterwards: each must be refused
 POLL_SECONDS = 0.05
 POST_TIMEOUT = 1800.0  # seconds: the client waits this long for the admin request; gunicorn decides sooner
-LOG_PROBLEMS = ("WORKER TIMEOUT", " ERROR ", "Traceback", "CRITICAL")
+LOG_PROBLEMS = ("WORKER TIMEOUT", " ERROR ", '"level": "ERROR"', "Traceback", "CRITICAL")
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,11 @@ def workers(count: int, database_url: str, vault: OpenBaoServer, threads: int) -
                 process.send_signal(signal.SIGTERM)
             for process, log in zip(processes, logs, strict=True):
                 process.wait(timeout=60)
-                errors = [line for line in log.read_text().splitlines() if " ERROR " in line]
+                errors = [
+                    line
+                    for line in log.read_text().splitlines()
+                    if " ERROR " in line or '"level": "ERROR"' in line
+                ]
                 if errors:
                     print(f"worker {process.pid} logged errors, e.g. {errors[0]}", file=sys.stderr)
 

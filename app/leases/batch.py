@@ -110,7 +110,11 @@ def _revoke_one(vault: SecretBackend, lease: Lease) -> VaultError | None:
         return error
     except Exception:
         # A bug, not Vault's answer: keep the lease revoking (it is retried) and say where it happened.
-        log.exception("revoking lease %s failed unexpectedly", lease.id)
+        log.exception(
+            "revoking lease %s failed unexpectedly",
+            lease.id,
+            extra={"lease_id": lease.id, "policy": lease.policy, "repository": lease.repository},
+        )
         return VaultError("unexpected_error", "the revocation failed unexpectedly")
     return None
 

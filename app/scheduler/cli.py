@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 import click
 from prometheus_client import start_http_server
 
 from app.clock import SystemClock
+from app.logs import configure_logging
 from app.runtime import build_runtime
 from app.scheduler.revocations import BATCH_SIZE, CLAIM_TIMEOUT, REVOKE_THREADS
 from app.scheduler.runner import WorkerOptions, run_worker
 from app.settings import ConfigError, load_settings
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
 
 
 @click.command()
@@ -51,7 +49,7 @@ def worker(
         settings = load_settings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    configure_logging(settings.log_level, settings.log_format or "json")
     if metrics_port is not None:
         try:
             start_http_server(metrics_port, addr=metrics_host)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -60,6 +61,8 @@ def test_a_worker_revokes_a_three_second_lease_at_vault_within_two_seconds_and_r
     assert worker.stop() == 0
     assert "worker stopped" in worker.log()
     assert worker.errors() == []
+    events = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    assert any(e["message"] == "worker stopped" and e["logger"] for e in events)  # JSON lines by default
 
 
 def test_on_start_a_worker_ends_everything_left_overdue(

@@ -75,7 +75,8 @@ class WorkerProcess:
         return code
 
     def errors(self) -> list[str]:
-        return [line for line in self.log().splitlines() if " ERROR " in line or "Traceback" in line]
+        markers = (" ERROR ", '"level": "ERROR"', '"level": "CRITICAL"', "Traceback")  # text or JSON lines
+        return [line for line in self.log().splitlines() if any(marker in line for marker in markers)]
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

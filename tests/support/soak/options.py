@@ -39,7 +39,14 @@ DRAIN_MARGIN = 15.0  # seconds beyond the last expiry plus a claim timeout
 SETTLE_MARGIN = 2.0  # after everything has ended, before the checks
 HTTP_TIMEOUT = 30.0
 ENDED = tuple(s.value for s in LeaseStatus if s.ended)
-LOG_ERROR_MARKERS = ("Traceback", " ERROR ", "[ERROR]", "[CRITICAL]")
+LOG_ERROR_MARKERS = (
+    "Traceback",
+    " ERROR ",
+    "[ERROR]",
+    "[CRITICAL]",
+    '"level": "ERROR"',
+    '"level": "CRITICAL"',
+)
 
 
 @dataclass(frozen=True, slots=True)

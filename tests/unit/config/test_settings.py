@@ -33,11 +33,20 @@ def test_default_database_is_sqlite_under_instance() -> None:
         ({"TRANSOM_DATABASE_URL": "mysql://x"}, "database_url"),
         ({"TRANSOM_VAULT_ADDR": "vault:8200"}, "vault_addr"),
         ({"TRANSOM_VAULT_ROLE_ID": "r"}, "vault_secret_id"),
+        ({"TRANSOM_LOG_FORMAT": "xml"}, "log_format"),
+        ({"TRANSOM_KEEPALIVE_SECONDS": "0"}, "keepalive_seconds"),
+        ({"TRANSOM_KEEPALIVE_SECONDS": "long"}, "keepalive_seconds"),
     ],
 )
 def test_invalid_settings_fail_naming_the_setting(environ: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_settings(environ={"TRANSOM_ENV": "test", **environ})
+
+
+def test_keepalive_outlasts_a_load_balancers_idle_timeout_by_default() -> None:
+    settings = load_settings(environ={"TRANSOM_ENV": "test"})
+    assert settings.keepalive_seconds == 75 and settings.log_format == ""
+    assert load_settings(environ={"TRANSOM_KEEPALIVE_SECONDS": "3"}).keepalive_seconds == 3
 
 
 def test_unknown_override_is_refused() -> None:
