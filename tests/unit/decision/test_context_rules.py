@@ -16,6 +16,7 @@ from app.decision.context_rules import address_in_networks, context_reasons, par
 from app.decision.identity import WorkloadIdentity
 from app.decision.intervals import Interval
 from app.decision.policy import CalendarFacts, PolicyView, check_policy, decide, renewal_decision
+from tests.support.policy_views import policy_view
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 OPEN = CalendarFacts(open_interval=Interval(NOW - timedelta(hours=1), NOW + timedelta(hours=8)))
@@ -30,23 +31,7 @@ WHO = WorkloadIdentity(
     event="push",
     workflow=DEPLOY,
 )
-POLICY = PolicyView(
-    name="deploy-prod",
-    issuer="github",
-    secrets=("prod-db",),
-    repositories=("acme/payments",),
-    branches=("main",),
-    tags=(),
-    require_protected_ref=False,
-    environments=(),
-    runner_environments=(),
-    runner_ids=(),
-    events=None,
-    windows=("always",),
-    default_ttl=timedelta(minutes=15),
-    max_ttl=timedelta(hours=1),
-    max_active=None,
-)
+POLICY = policy_view()
 
 
 def who(**changes: Any) -> WorkloadIdentity:
