@@ -10,29 +10,14 @@ from app.decision import reasons as codes
 from app.decision.identity import WorkloadIdentity
 from app.decision.intervals import Interval
 from app.decision.outsiders import OUTSIDER_REASON, for_requester, is_insider
-from app.decision.policy import CalendarFacts, Decision, PolicyView, decide
+from app.decision.policy import CalendarFacts, Decision, decide
+from tests.support.policy_views import policy_view
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 CLOSED = CalendarFacts(open_interval=None, next_opening=NOW + timedelta(days=1))
 OPEN = CalendarFacts(open_interval=Interval(NOW - timedelta(hours=1), NOW + timedelta(hours=8)))
 
-DEPLOY = PolicyView(
-    name="deploy-prod",
-    issuer="github",
-    secrets=("prod-db",),
-    repositories=("acme/payments",),
-    branches=("main",),
-    tags=(),
-    require_protected_ref=False,
-    environments=("production",),
-    runner_environments=(),
-    runner_ids=(),
-    events=None,
-    windows=("weekday-deploys",),
-    default_ttl=timedelta(minutes=15),
-    max_ttl=timedelta(hours=1),
-    max_active=None,
-)
+DEPLOY = policy_view(environments=("production",), windows=("weekday-deploys",))
 # Another policy, for another secret: it alone makes acme/tools an insider.
 TOOLS = replace(DEPLOY, name="tools", secrets=("tools-token",), repositories=("acme/tools",))
 GITLAB = replace(DEPLOY, name="gitlab-migrations", issuer="gitlab", repositories=("acme/**",))
