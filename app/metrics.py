@@ -18,6 +18,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 # Lag from a lease's expires_at to Vault's confirmed revocation: sub-second when all is well, minutes when
 # Vault was down and the retries are backing off.
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0, 3600.0)
+# Commit to integration into the log: a few hundred milliseconds while the sequencer keeps up.
+INTEGRATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class SchedulerMetrics:
@@ -43,6 +45,39 @@ class SchedulerMetrics:
             "transom_leases_active",
             "Active leases by policy.",
             ["policy"],
+            registry=registry,
+        )
+        # The ledger's sequencer (docs/ARCHITECTURE.md, "The ledger").
+        self.ledger_pending = Gauge(
+            "transom_ledger_pending_events",
+            "Committed audit events the sequencer has not integrated into the log yet.",
+            registry=registry,
+        )
+        self.ledger_size = Gauge(
+            "transom_ledger_size",
+            "Entries integrated into the log (its tree size).",
+            registry=registry,
+        )
+        self.ledger_integration_delay = Histogram(
+            "transom_ledger_integration_delay_seconds",
+            "Seconds from an audit event's time to its integration into the log.",
+            buckets=INTEGRATION_BUCKETS,
+            registry=registry,
+        )
+        self.ledger_checkpoint_age = Gauge(
+            "transom_ledger_checkpoint_age_seconds",
+            "Seconds since the latest signed checkpoint was published.",
+            registry=registry,
+        )
+        self.ledger_unsigned_entries = Gauge(
+            "transom_ledger_unsigned_entries",
+            "Integrated entries that no signed checkpoint covers yet (grows while Vault cannot sign).",
+            registry=registry,
+        )
+        self.ledger_signing_failures = Counter(
+            "transom_ledger_signing_failures",
+            "Checkpoints Vault's transit engine did not sign, by the adapter's error class.",
+            ["error_class"],
             registry=registry,
         )
         self._policies: set[str] = set()
