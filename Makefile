@@ -48,9 +48,10 @@ typecheck: install
 unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-# Headless Chromium for the page tests (Debian packages; Playwright drives the system browser).
+# Chromium for the page tests, Go with x/mod for the ledger's outside verifier, promtool for the alert rules
+# (Debian packages; each only when missing).
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || scripts/install-system-deps.sh
+	@scripts/install-system-deps.sh
 
 ## make bench: every benchmark at full size into docs/BENCHMARKS.md (BENCH_QUICK=1: small sizes;
 ## BENCH_ONLY=bench_issue.py: re-run one and replace only its section).
