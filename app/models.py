@@ -1,6 +1,6 @@
 """Every table, imported in one place so Alembic's autogenerate and ``check`` see the whole schema."""
 
-from app.audit.models import AuditChainHead, AuditEvent
+from app.audit.models import AuditEvent, LedgerCheckpoint, LedgerHash, LedgerLeaf, LedgerPending
 from app.config_snapshot.models import ConfigGeneration
 from app.db import Base
 from app.issuers.models import Issuer
@@ -12,7 +12,6 @@ from app.windows.models import Freeze, Window
 
 __all__ = [
     "ApiToken",
-    "AuditChainHead",
     "AuditEvent",
     "Base",
     "ConfigGeneration",
@@ -20,6 +19,10 @@ __all__ = [
     "Issuer",
     "Lease",
     "LeaseStatus",
+    "LedgerCheckpoint",
+    "LedgerHash",
+    "LedgerLeaf",
+    "LedgerPending",
     "Policy",
     "Secret",
     "SeenToken",

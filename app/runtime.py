@@ -14,6 +14,7 @@ from flask.sansio.app import App
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.signer import LedgerSigner, TransitSigner
 from app.clock import Clock
 from app.config_snapshot.snapshot import ConfigSnapshot, SnapshotCache
 from app.db import make_engine, make_session_factory, read_only
@@ -35,6 +36,7 @@ class Runtime:
     vault: SecretBackend
     jwks: JwksCache
     read_sessions: sessionmaker[Session]  # for long reads such as exports
+    ledger_signer: LedgerSigner  # signs the log's checkpoints (Vault transit)
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
 
     def workload_verifier(
@@ -61,16 +63,24 @@ def runtime_of(app: App) -> Runtime:
     return cast(Runtime, app.extensions[_EXTENSION])
 
 
-def build_runtime(settings: Settings, *, clock: Clock, vault: SecretBackend | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock,
+    vault: SecretBackend | None = None,
+    ledger_signer: LedgerSigner | None = None,
+) -> Runtime:
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
+    backend = vault or _hvac_backend(settings, sessions)
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
         read_sessions=make_session_factory(read_only(engine)),
         clock=clock,
-        vault=vault or _hvac_backend(settings, sessions),
+        vault=backend,
+        ledger_signer=ledger_signer or _transit_signer(backend, settings, sessions),
         jwks=JwksCache(
             clock=clock,
             ttl=timedelta(seconds=settings.jwks_ttl_seconds),
@@ -78,6 +88,14 @@ def build_runtime(settings: Settings, *, clock: Clock, vault: SecretBackend | No
             max_stale=timedelta(seconds=settings.jwks_max_stale_seconds),
         ),
     )
+
+
+def _transit_signer(
+    backend: SecretBackend, settings: Settings, sessions: sessionmaker[Session]
+) -> TransitSigner:
+    """The broker's own Vault identity signs checkpoints too (behind a test's wrapped backend: a real one)."""
+    signing = backend if isinstance(backend, HvacBackend) else _hvac_backend(settings, sessions)
+    return TransitSigner(cast(HvacBackend, signing).call)
 
 
 def _hvac_backend(settings: Settings, sessions: sessionmaker[Session]) -> SecretBackend:

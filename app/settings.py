@@ -8,6 +8,7 @@ value fails at start with a message that names the setting.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -53,6 +54,7 @@ class Settings:
     trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For names the client
     token_max_ttl: str = "365d"  # the longest a broker token may live (a duration; docs/API.md)
     metrics_require_auth: bool = False  # /metrics then needs a broker token of any role
+    ledger_origin: str = "transom/ledger"  # the log's name: first line of every checkpoint, its key's name
 
     @property
     def token_max_lifetime(self) -> timedelta:
@@ -164,6 +166,11 @@ def _validate(settings: Settings) -> Settings:
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name!r}: must not be negative")
     _check_duration(settings, "token_max_ttl")
+    if not re.fullmatch(r"[\x21-\x2a\x2c-\x7e]{1,255}", settings.ledger_origin):
+        raise ConfigError(
+            "setting 'ledger_origin' (TRANSOM_LEDGER_ORIGIN): 1 to 255 printable ASCII characters, "
+            "no spaces and no '+' (it names the checkpoints' signing key)"
+        )
     return settings
 
 

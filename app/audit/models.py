@@ -4,15 +4,22 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clip import clip
 from app.db import Base, UTCDateTime
 
+# A 64-bit key that the database assigns; SQLite assigns only an INTEGER PRIMARY KEY (its rowid).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
 
 class AuditEvent(Base):
-    """One ledger entry. Append-only: no code path updates or deletes it (PostgreSQL enforces it too)."""
+    """One ledger entry. Append-only: no code path updates or deletes it (PostgreSQL enforces it too).
+
+    Inserting one also queues it for the sequencer: a trigger adds its id to ``ledger_pending`` in the same
+    transaction (migration 0007), so no code path can store an event the log would never integrate.
+    """
 
     __tablename__ = "audit_events"
     __table_args__ = (
@@ -22,8 +29,9 @@ class AuditEvent(Base):
         Index("ix_audit_events_at", "at"),
     )
 
-    # Assigned by the ledger from the chain head (not autoincrement): the id is part of the hashed event.
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Storage order, from the database's sequence: part of the hashed leaf, but not the log position (a
+    # lower id may commit after a higher one; the sequencer gives positions in the order it finds commits).
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     action: Mapped[str] = mapped_column(String(64))
     actor_type: Mapped[str] = mapped_column(String(16))
@@ -37,18 +45,52 @@ class AuditEvent(Base):
     decision: Mapped[str | None] = mapped_column(String(8))
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Its place in the log, once integrated (None until then).
+    leaf: Mapped[LedgerLeaf | None] = relationship(
+        primaryjoin="AuditEvent.id == foreign(LedgerLeaf.event_id)", lazy="joined", viewonly=True
+    )
 
 
-class AuditChainHead(Base):
-    """A single row naming the chain's last event; appends lock it, so the chain stays linear."""
+class LedgerPending(Base):
+    """Events committed and not yet integrated: the sequencer's queue. Filled by a trigger on
+    ``audit_events``; the sequencer deletes the rows it integrates, in the same transaction."""
 
-    __tablename__ = "audit_chain_head"
+    __tablename__ = "ledger_pending"
 
-    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
-    last_id: Mapped[int] = mapped_column(BigInteger)
-    last_hash: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class LedgerLeaf(Base):
+    """Position ``log_index`` of the log holds event ``event_id``, whose leaf hashes to ``leaf_hash``.
+    Append-only (PostgreSQL enforces it)."""
+
+    __tablename__ = "ledger_leaves"
+
+    log_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    integrated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerHash(Base):
+    """The tree's stored hashes (docs/ARCHITECTURE.md, "The ledger"): each leaf's hash and the root of every
+    complete subtree, at the index ``app.tlog.merkle.stored_hash_index`` gives it. Append-only."""
+
+    __tablename__ = "ledger_hashes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerCheckpoint(Base):
+    """A published checkpoint: the signed note, byte for byte, and what it says. Every one is kept."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 def fitted(values: Mapping[str, str | None]) -> tuple[dict[str, str | None], list[str]]:

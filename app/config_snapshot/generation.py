@@ -24,12 +24,14 @@ CONFIG_MODELS = (Issuer, Secret, Window, Freeze, Policy)
 BOOKKEEPING = frozenset({"last_enforced_start"})
 
 
-def read_generation(session: Session) -> int:
-    return int(
-        session.execute(
-            select(ConfigGeneration.generation).where(ConfigGeneration.id == GENERATION_ROW_ID)
-        ).scalar_one()
-    )
+def read_generation(session: Session, *, shared_lock: bool = False) -> int:
+    """The generation; with ``shared_lock``, the row is also held shared until the transaction ends
+    (``FOR SHARE`` on PostgreSQL): no configuration change can commit meanwhile, and one not yet committed
+    is waited for and then read. SQLite has one writer at a time, which orders the same way."""
+    query = select(ConfigGeneration.generation).where(ConfigGeneration.id == GENERATION_ROW_ID)
+    if shared_lock:
+        query = query.with_for_update(read=True)
+    return int(session.execute(query).scalar_one())
 
 
 def bump_generation(session: Session) -> None:

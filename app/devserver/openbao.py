@@ -116,6 +116,14 @@ def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait()
 
 
+def ledger_key_requests() -> list[tuple[str, str, dict[str, object]]]:
+    """The Vault requests that create the log's signing key in a fresh (dev) Vault."""
+    return [
+        ("POST", "sys/mounts/transit", {"type": "transit"}),
+        ("POST", "transit/keys/transom-ledger", {"type": "ed25519"}),
+    ]
+
+
 def token_role_settings(allowed_policies: list[str], max_ttl: str = "24h") -> dict[str, object]:
     """The token role the broker issues ``token`` secrets through (README, "Vault"): orphan, renewable
     service tokens, each with the guard policy besides ``allowed_policies``."""
@@ -204,6 +212,12 @@ class DevOpenBao(DevServerProcess):
 
     def write_policy(self, name: str, hcl: str) -> None:
         self._call("PUT", f"sys/policies/acl/{name}", {"policy": hcl})
+
+    def create_ledger_key(self) -> None:
+        """The audit log's signing key: transit mounted at ``transit``, key ``transom-ledger`` (ed25519), as a
+        deployer creates them once (README, "The audit log's signing key")."""
+        for method, path, body in ledger_key_requests():
+            self._call(method, path, body)
 
     def write_token_role(self, name: str, allowed_policies: list[str]) -> None:
         """The token role the broker issues ``token`` secrets through, and the guard policy it adds to every

@@ -115,6 +115,7 @@ class DevStack:
         issuer.start()
 
         role_id, secret_id = openbao.broker_approle()
+        openbao.create_ledger_key()
         database_path = self.instance_dir / "transom.db"
         database_url = f"sqlite:///{database_path}"
         upgrade_database(database_url)

@@ -67,17 +67,16 @@ def activate(
     try:
         with committing(session):
             lease = _mark_active(session, clock, lease_id, credential)
-            ledger = Ledger(session, clock)
-            # Every configuration change appends to the ledger, so holding its lock orders this step
-            # against them: a change committed before it shows in the generation read next, and one
-            # committed after it finds this lease active and re-evaluates it. (Lock order as everywhere:
-            # lease rows, then the ledger.)
-            ledger.lock()
-            reasons = _reasons_if_changed(session, clock, lease, decided_at)
+            # Every configuration change bumps the generation row, which holds it exclusively until it
+            # commits; reading it shared orders this step against them: a change committed before it shows
+            # in the generation read here, and one committed after it finds this lease active and
+            # re-evaluates it. (Lock order: lease rows, then the generation row.)
+            generation = read_generation(session, shared_lock=True)
+            reasons = _reasons_if_changed(session, clock, lease, decided_at, generation)
             if reasons:
                 session.rollback()  # the activation with it
             else:
-                _record_grant(ledger, lease, token, actor)
+                _record_grant(Ledger(session, clock), lease, token, actor)
                 session.commit()
                 return lease
     except Exception:
@@ -126,10 +125,11 @@ def _record_grant(ledger: Ledger, lease: Lease, token: VerifiedToken, actor: Act
     )
 
 
-def _reasons_if_changed(session: Session, clock: Clock, lease: Lease, decided_at: int) -> list[Reason]:
-    """Why the configuration as committed now would not grant this lease; nothing when it is the one
-    the decision read. Judged as re-evaluation judges active leases after a change."""
-    generation = read_generation(session)
+def _reasons_if_changed(
+    session: Session, clock: Clock, lease: Lease, decided_at: int, generation: int
+) -> list[Reason]:
+    """Why the configuration as committed now (``generation``) would not grant this lease; nothing when it
+    is the one the decision read. Judged as re-evaluation judges active leases after a change."""
     if generation == decided_at:
         return []
     config = ConfigSnapshot.load(session, generation)

@@ -184,6 +184,7 @@ class Refusals:
         if self.bursts.note(key, action, event, now):
             details = {**event.get("details", {}), "count": 1}
             written = ledger.append(action, **{**event, "details": details})
+            ledger.flush()
             self.bursts.opened(key, written.id)
 
     def _hold_back(self, identity: WorkloadIdentity) -> None:

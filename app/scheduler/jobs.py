@@ -196,9 +196,8 @@ def _enforce(
         # PostgreSQL: the freeze row stays locked while its leases are revoked, so another worker skips it,
         # and a crash rolls the mark back, so the next worker does it again. SQLite (one worker): its write
         # lock must not be held while another session revokes, so the guard lets go and marks afterwards.
-        # Lock order: the guard holds the freeze row while the revoking session takes lease rows and the
-        # ledger's chain head; a transaction that appended to the ledger must not then write a freeze row
-        # (ConfigStore flushes the row before it appends, so an admin's PUT just waits for the guard).
+        # Lock order: the guard holds the freeze row while the revoking session takes lease rows; an admin's
+        # PUT of the freeze just waits for the guard.
         freeze = guard.scalar(select(Freeze).where(Freeze.id == freeze_id).with_for_update(skip_locked=True))
         if freeze is None or not _unenforced(freeze, start):
             return 0

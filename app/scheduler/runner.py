@@ -13,6 +13,10 @@ The other jobs run on intervals, each also once at start: freezes every second (
 revoked within a second of its start), stuck ``issuing`` leases every 15 s, the lease gauges every 5 s, JWKS
 every 30 s (each issuer is fetched only when its copy nears expiry), replay records every 5 minutes.
 Overdue work of any kind is picked up on start (restart recovery).
+
+The ledger's sequencer is a long-running job too (``app.audit.sequencer``): it integrates committed events
+into the log within a fraction of a second and publishes a signed checkpoint at most once a second; in a
+fleet of workers one at a time does, the others wait on its lock.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
+from app.audit.sequencer import Sequencer
 from app.db import install_session_listeners
+from app.metrics import scheduler_metrics
 from app.runtime import Runtime, runtime_of
 from app.scheduler import jobs
 from app.scheduler.revocations import BATCH_SIZE, CLAIM_TIMEOUT, REVOKE_THREADS, SweepResult
@@ -152,6 +158,15 @@ def configure(
     rt = runtime
     sweeper = Sweeper(rt, options, scheduler.stop_event)
     scheduler.add_job(sweeper.run, id="sweeper", name="expire leases and retry revocations")
+    sequencer = Sequencer(
+        rt.sessions,
+        rt.ledger_signer,
+        rt.clock,
+        rt.settings.ledger_origin,
+        scheduler.stop_event,
+        metrics=scheduler_metrics(),
+    )
+    scheduler.add_job(sequencer.run, id="sequencer", name="integrate the ledger and sign checkpoints")
     periodic: dict[str, Callable[[], object]] = {
         "enforce_freezes": partial(jobs.enforce_freezes, rt.sessions, rt.vault, rt.clock),
         "refresh_lease_gauges": partial(jobs.refresh_lease_gauges, rt.sessions, rt.clock),

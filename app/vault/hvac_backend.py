@@ -244,6 +244,12 @@ class HvacBackend:
         )
         return granted(body.get("lease_duration"))
 
+    def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, label: str | None = None
+    ) -> dict[str, Any]:
+        """An authenticated request for the broker's other uses of Vault (the ledger's transit key)."""
+        return self._call(method, path, body, label=label)
+
     # -- authentication ------------------------------------------------------------------------------------
 
     def _current_token(self) -> str:

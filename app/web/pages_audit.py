@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from app.audit import queries as audit_queries
+from app.audit.log_service import LogService
 from app.exports import export_response
 from app.request_context import db_session, runtime
 from app.web.blueprint import bp
@@ -66,7 +67,10 @@ def event_export(fmt: str) -> Response:
 @reader_page
 def verify() -> str:
     db_session().commit()
-    return render_template("web/verify.html", result=audit_queries.verify(runtime().read_sessions))
+    rt = runtime()
+    with rt.read_sessions() as session:
+        result = LogService(session, rt.ledger_signer, rt.settings.ledger_origin).verify()
+    return render_template("web/verify.html", result=result)
 
 
 @bp.get("/denials")

@@ -74,3 +74,14 @@ path "sys/leases/revoke/database/creds/*" {
 path "auth/token/lookup-self" {
   capabilities = ["read"]
 }
+
+# --- the audit log's checkpoints: signed by Vault's transit engine; the key never leaves Vault ---
+# Create it once (README, "The audit log's signing key"):
+#   bao secrets enable transit && bao write -f transit/keys/transom-ledger type=ed25519
+# The broker signs with it and reads its public half (for GET /v1/audit/key and to check each signature).
+path "transit/sign/transom-ledger" {
+  capabilities = ["update"]
+}
+path "transit/keys/transom-ledger" {
+  capabilities = ["read"]
+}

@@ -32,6 +32,7 @@ from app.devserver.openbao import (
     DevServerProcess,
     OpenBaoError,
     bao_binary,
+    ledger_key_requests,
     spawn_dev_server,
     terminate,
     token_role_settings,
@@ -186,6 +187,7 @@ class OpenBaoServer(DevServerProcess):
             return
         self.write_policy(DEPLOY_PROD_POLICY, DEPLOY_PROD_HCL)
         self.write_token_role(TOKEN_ROLE, [DEPLOY_PROD_POLICY])
+        self.create_ledger_key()
         if pg is not None:
             self.enable_database_engine(pg)
         self._baseline_generation = self.generation
@@ -202,6 +204,12 @@ class OpenBaoServer(DevServerProcess):
         self.client().write_data(
             f"auth/token/roles/{name}", data=token_role_settings(allowed_policies, TOKEN_ROLE_MAX_TTL)
         )
+
+    def create_ledger_key(self) -> None:
+        """The audit log's signing key, as `transom dev` creates it (transit at ``transit``, ed25519)."""
+        if "transit/" not in self.client().sys.list_mounted_secrets_engines()["data"]:
+            for method, path, body in ledger_key_requests():
+                self.client().adapter.request(method, f"/v1/{path}", json=body)
 
     def write_kv(self, path: str, data: Mapping[str, Any], mount: str = "secret") -> None:
         self.client().secrets.kv.v2.create_or_update_secret(path=path, secret=dict(data), mount_point=mount)

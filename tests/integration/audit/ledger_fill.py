@@ -1,4 +1,5 @@
-"""Many ledger events fast, with a correct chain: computed here, inserted in bulk, the head moved along.
+"""Many ledger events fast, inserted in bulk (the database's trigger queues each for the sequencer);
+``integrate`` then runs the sequencer over them.
 
 Used by the export-memory test and by scripts/bench_audit.py. The events look like a broker's: grants,
 releases, renewals, expiries and denials over a few repositories and branches, one every ``step``.
@@ -11,11 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select
 
-from app.audit.ledger import CHAIN_HEAD_ID, chain_hash
-from app.audit.models import AuditChainHead, AuditEvent
-from app.instants import format_instant
+from app.audit.models import AuditEvent
+from app.audit.sequencer import integrate_batch
+from app.clock import SystemClock
+from app.db import make_session_factory
 
 START = datetime(2027, 1, 4, tzinfo=UTC)
 BRANCHES = ("main", "release/1.x", "develop", "feature/login")
@@ -33,7 +35,7 @@ def repository_name(index: int) -> str:
     return f"acme/service-{index:02d}"
 
 
-def _event(rng: random.Random, event_id: int, at: datetime, repositories: int) -> dict[str, Any]:
+def _event(rng: random.Random, number: int, at: datetime, repositories: int) -> dict[str, Any]:
     action = rng.choices([a for a, _ in ACTIONS], weights=[w for _, w in ACTIONS])[0]
     repository = repository_name(rng.randrange(repositories))
     branch = rng.choice(BRANCHES)
@@ -41,11 +43,11 @@ def _event(rng: random.Random, event_id: int, at: datetime, repositories: int) -
     identity = {"repository": repository, "ref": f"refs/heads/{branch}", "pipeline_id": pipeline}
     denied = action == "lease.denied"
     return {
-        "id": event_id,
-        "at": format_instant(at),
+        "at": at,
         "action": action,
-        "actor": {"type": "ci", "id": f"{repository}@run-{pipeline}"},
-        "lease_id": None if denied else f"lse_{event_id:024d}",
+        "actor_type": "ci",
+        "actor_id": f"{repository}@run-{pipeline}",
+        "lease_id": None if denied else f"lse_{number:024d}",
         "policy": None if denied else "deploy-prod",
         "secret": rng.choice(SECRETS),
         "repository": repository,
@@ -54,34 +56,16 @@ def _event(rng: random.Random, event_id: int, at: datetime, repositories: int) -
         "decision": "deny" if denied else ("allow" if action in ("lease.granted", "lease.renewed") else None),
         "reasons": [{"code": "outside_window", "message": "the window opens at 09:00"}] if denied else [],
         "details": {"identity": identity} if action in ("lease.denied", "lease.granted") else {"ttl": 900},
-        "prev_hash": "",
     }
 
 
-def _row(event: dict[str, Any], at: datetime) -> dict[str, Any]:
-    actor = event["actor"]
-    row = {k: v for k, v in event.items() if k not in ("actor", "at")}
-    return {**row, "at": at, "actor_type": actor["type"], "actor_id": actor["id"]}
-
-
 def generate(
-    count: int,
-    *,
-    first_id: int,
-    prev_hash: str,
-    start: datetime,
-    step: timedelta,
-    seed: int,
-    repositories: int,
+    count: int, *, first: int, start: datetime, step: timedelta, seed: int, repositories: int
 ) -> Iterator[dict[str, Any]]:
-    """Table rows with ``prev_hash`` and ``hash`` chained from ``prev_hash``."""
+    """Table rows (the database assigns the ids) for events number ``first`` to ``first + count - 1``."""
     rng = random.Random(seed)
-    for offset in range(count):
-        at = start + step * (first_id + offset - 1)
-        event = _event(rng, first_id + offset, at, repositories)
-        event["prev_hash"] = prev_hash
-        prev_hash = chain_hash(prev_hash, event)
-        yield {**_row(event, at), "hash": prev_hash}
+    for number in range(first, first + count):
+        yield _event(rng, number, start + step * (number - 1), repositories)
 
 
 def fill(
@@ -94,34 +78,34 @@ def fill(
     seed: int = 7,
     repositories: int = 50,
 ) -> int:
-    """Append ``count`` events after the current head, ``chunk`` per transaction; returns the head id."""
+    """Append ``count`` events, ``chunk`` per transaction; returns the last event's id."""
     done = 0
-    last_id = 0
+    with engine.connect() as conn:
+        first = (conn.scalar(select(func.count()).select_from(AuditEvent)) or 0) + 1
     while done < count:
         size = min(chunk, count - done)
+        rows = list(
+            generate(
+                size,
+                first=first + done,
+                start=start,
+                step=step,
+                seed=seed + first + done,
+                repositories=repositories,
+            )
+        )
         with engine.begin() as conn:
-            head = conn.execute(
-                select(AuditChainHead.last_id, AuditChainHead.last_hash)
-                .where(AuditChainHead.id == CHAIN_HEAD_ID)
-                .with_for_update()
-            ).one()
-            rows = list(
-                generate(
-                    size,
-                    first_id=head.last_id + 1,
-                    prev_hash=head.last_hash,
-                    start=start,
-                    step=step,
-                    seed=seed + head.last_id,
-                    repositories=repositories,
-                )
-            )
             conn.execute(insert(AuditEvent), rows)
-            last_id = rows[-1]["id"]
-            conn.execute(
-                update(AuditChainHead)
-                .where(AuditChainHead.id == CHAIN_HEAD_ID)
-                .values(last_id=last_id, last_hash=rows[-1]["hash"])
-            )
         done += size
-    return last_id
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.max(AuditEvent.id))) or 0)
+
+
+def integrate(engine: Engine, *, batch: int = 5000) -> int:
+    """Run the sequencer until nothing is pending; returns the log's size."""
+    sessions = make_session_factory(engine)
+    clock = SystemClock()
+    while True:
+        result = integrate_batch(sessions, clock, limit=batch)
+        if not result.pending_left:
+            return result.size
