@@ -58,6 +58,17 @@ class Broker:
 
     # --- admin calls -------------------------------------------------------------------------------------
 
+    def verified_log(self) -> dict[str, Any]:
+        """Integrate every pending event, publish a checkpoint, and ask the API to verify the whole log."""
+        from app.runtime import runtime_of
+        from tests.support.ledger import settle_and_verify
+
+        runtime = runtime_of(self.app)
+        settle_and_verify(runtime.sessions, runtime.ledger_signer, runtime.settings.ledger_origin)
+        answer = self.admin("GET", "/v1/audit/verify")
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return dict(answer.get_json())
+
     def admin(self, method: str, path: str, body: Any = None) -> TestResponse:
         return self.client.open(path, method=method, json=body, headers=bearer(self.admin_token))
 

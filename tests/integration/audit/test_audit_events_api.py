@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -13,13 +14,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.audit.ledger import GENESIS_HASH, Actor, Ledger, chain_hash
+from app.audit.ledger import Actor, Ledger
 from app.audit.queries import EXPORT_COLUMNS
 from app.clock import FrozenClock
 from app.db import transaction
 from app.decision.reasons import Reason
+from app.tlog import merkle
+from app.tlog.canonical import event_leaf
 from tests.integration.conftest import rt
 from tests.support.broker import bearer
+from tests.support.ledger import integrate_all, settle_and_verify
 
 T0 = datetime(2099, 3, 1, 8, 0, tzinfo=UTC)  # after the fixtures' own events (tokens), made now
 CI = Actor("ci", "acme/payments@run-1")
@@ -28,7 +32,15 @@ ADMIN = Actor("admin", "alice")
 
 def _append(app: Flask, at: datetime, action: str, actor: Actor = CI, **subject: Any) -> int:
     with transaction(rt(app).sessions) as session:
-        return Ledger(session, FrozenClock(at)).append(action, actor=actor, **subject).id
+        ledger = Ledger(session, FrozenClock(at))
+        event = ledger.append(action, actor=actor, **subject)
+        ledger.flush()
+        return event.id
+
+
+def _leaf_hash(event: dict[str, Any]) -> str:
+    """What any auditor can do with an event as the API shows it: recompute its leaf hash."""
+    return base64.b64encode(merkle.leaf_hash(event_leaf(event))).decode()
 
 
 @pytest.fixture
@@ -142,7 +154,7 @@ def test_each_filter_selects_exactly_its_events(
 
 
 def test_events_show_every_field_and_newest_first(
-    client: FlaskClient, auditor_token: str, events: dict[str, int]
+    app: Flask, client: FlaskClient, auditor_token: str, events: dict[str, int]
 ) -> None:
     items = _get(client, auditor_token)["items"]
     assert [item["id"] for item in items] == sorted((item["id"] for item in items), reverse=True)
@@ -153,8 +165,16 @@ def test_events_show_every_field_and_newest_first(
     assert denial["reasons"] == [
         {"code": "branch_not_allowed", "message": "feature/x is not allowed", "policy": "deploy-prod"}
     ]
-    unhashed = {k: v for k, v in denial.items() if k != "hash"}
-    assert chain_hash(denial["prev_hash"], unhashed) == denial["hash"]
+    assert (denial["index"], denial["leaf_hash"]) == (None, None)  # not integrated yet
+
+    integrate_all(rt(app).sessions)
+    integrated = _get(client, auditor_token, limit=500)["items"]
+    assert sorted(item["index"] for item in integrated) == list(range(len(integrated)))
+    for item in integrated:
+        assert item["leaf_hash"] == _leaf_hash(item)
+    one = client.get(f"/v1/audit/events/{events['denial']}", headers=bearer(auditor_token))
+    assert one.status_code == 200
+    assert one.get_json() == next(item for item in integrated if item["id"] == events["denial"])
 
 
 def test_pages_return_each_event_once_while_new_events_arrive(
@@ -204,27 +224,17 @@ def test_bad_arguments_are_problem_400(
     assert response.headers["Content-Type"] == "application/problem+json"
 
 
-def _chain_of(events: list[dict[str, Any]]) -> bool:
-    """What any auditor can do with an export: recompute every hash and link, oldest first."""
-    prev = GENESIS_HASH
-    for event in sorted(events, key=lambda e: e["id"]):
-        unhashed = {k: v for k, v in event.items() if k != "hash"}
-        if event["prev_hash"] != prev or chain_hash(prev, unhashed) != event["hash"]:
-            return False
-        prev = event["hash"]
-    return True
-
-
 def test_jsonl_export_is_the_whole_filtered_set_and_verifies_on_its_own(
-    client: FlaskClient, auditor_token: str, events: dict[str, int]
+    app: Flask, client: FlaskClient, auditor_token: str, events: dict[str, int]
 ) -> None:
+    integrate_all(rt(app).sessions)
     whole = client.get("/v1/audit/events?format=jsonl&limit=1", headers=bearer(auditor_token))
     assert whole.status_code == 200
     assert whole.mimetype == "application/x-ndjson"
     lines = [json.loads(line) for line in whole.get_data(as_text=True).splitlines()]
     assert len(lines) >= 5 and lines[0]["id"] > lines[-1]["id"]
-    assert lines[-1]["prev_hash"] == GENESIS_HASH
-    assert _chain_of(lines)
+    assert sorted(line["index"] for line in lines) == list(range(len(lines)))
+    assert all(line["leaf_hash"] == _leaf_hash(line) for line in lines)
 
     denied = client.get("/v1/audit/events?format=jsonl&action=lease.denied", headers=bearer(auditor_token))
     assert [json.loads(line)["id"] for line in denied.get_data(as_text=True).splitlines()] == [
@@ -246,18 +256,26 @@ def test_csv_export_has_a_header_of_the_event_fields(
     assert json.loads(rows[1]["details"]) == {"identity": {"pipeline_id": "111"}}
 
 
-def test_verify_reports_the_chain(client: FlaskClient, auditor_token: str, events: dict[str, int]) -> None:
+def test_verify_reports_the_signed_log(
+    app: Flask, client: FlaskClient, auditor_token: str, events: dict[str, int]
+) -> None:
+    before = client.get("/v1/audit/verify", headers=bearer(auditor_token)).get_json()
+    stored = len(_get(client, auditor_token, limit=500)["items"])
+    assert (before["ok"], before["size"], before["pending"]) == (True, 0, stored)  # nothing signed yet
+
+    settle_and_verify(rt(app).sessions, rt(app).ledger_signer)
     response = client.get("/v1/audit/verify", headers=bearer(auditor_token))
     assert response.status_code == 200
     body = response.get_json()
-    assert body["ok"] is True and "first_bad_id" not in body
-    assert body["checked"] == events["config"]  # the last event's id: ids are gapless from 1
-    listing = _get(client, auditor_token, limit=1)["items"]
-    assert body["head"] == listing[0]["hash"]
+    assert body["ok"] is True and "first_bad_index" not in body
+    assert body["size"] == body["checked"] == stored and body["pending"] == 0
+    [latest] = client.get("/v1/audit/checkpoints", headers=bearer(auditor_token)).get_json()["items"]
+    assert (latest["size"], latest["root_hash"]) == (stored, body["root_hash"])
 
 
 @pytest.fixture
 def credentials(app: Flask, admin_token: str, auditor_token: str) -> Iterator[dict[str, dict[str, str]]]:
+    integrate_all(rt(app).sessions)  # the tokens' events: a log of size 2, for the proof route
     yield {
         "none": {},
         "ci": bearer("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
@@ -270,7 +288,17 @@ def credentials(app: Flask, admin_token: str, auditor_token: str) -> Iterator[di
 @pytest.mark.parametrize(
     ("caller", "status"), [("none", 401), ("ci", 403), ("unknown", 401), ("auditor", 200), ("admin", 200)]
 )
-@pytest.mark.parametrize("path", ["/v1/audit/events", "/v1/audit/events?format=csv", "/v1/audit/verify"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/audit/events",
+        "/v1/audit/events?format=csv",
+        "/v1/audit/verify",
+        "/v1/audit/checkpoints",
+        "/v1/audit/key",
+        "/v1/audit/proof/consistency?from=1&to=1",
+    ],
+)
 def test_only_auditors_and_admins_read_the_ledger(
     client: FlaskClient, credentials: dict[str, dict[str, str]], caller: str, status: int, path: str
 ) -> None:

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.ledger import Actor, Ledger, verify_chain
+from app.audit.ledger import Actor, Ledger
+from app.audit.models import AuditEvent
 from app.clock import FrozenClock
 from app.config_snapshot.generation import read_generation
 from app.config_store import ConfigStore
@@ -66,7 +67,8 @@ def test_a_refused_configuration_write_keeps_the_callers_other_work(sessions: se
         session.commit()
     with sessions() as session:
         assert session.scalars(select(Issuer.name)).all() == ["first"]
-        assert verify_chain(session).ok
+        # The refused write's event went with its savepoint; the kept one is queued for the log.
+        assert session.scalars(select(AuditEvent.details)).all() == [{"name": "first"}]
 
 
 def test_a_configuration_write_through_a_plain_session_bumps_the_generation(

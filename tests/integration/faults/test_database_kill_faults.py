@@ -149,11 +149,11 @@ def test_connection_killed_inside_a_release_is_503_and_changes_nothing(
 def test_connection_killed_after_vault_issued_revokes_the_credential(
     pg_broker: Broker, vault: OpenBaoServer, backends: Backends
 ) -> None:
-    """Killed while recording the grant (the ledger's chain head is locked): Vault has already issued, so the
-    broker takes the token back at once and answers 503; the write-ahead row stays ``issuing`` until the
-    scheduler's recovery ends it."""
+    """Killed while recording the grant (waiting for the configuration generation row, which an admin's
+    change holds): Vault has already issued, so the broker takes the token back at once and answers 503; the
+    write-ahead row stays ``issuing`` until the scheduler's recovery ends it."""
     broker = pg_broker
-    holder = backends.lock("SELECT last_id FROM audit_chain_head WHERE id = 1 FOR UPDATE")
+    holder = backends.lock("SELECT generation FROM config_generation WHERE id = 1 FOR UPDATE")
     try:
         pending = in_background(
             broker.app, "POST", "/v1/leases", broker.ci_token(), {"secret": "prod-vault-token"}

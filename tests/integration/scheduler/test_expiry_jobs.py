@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from app.audit.ledger import verify_chain
 from app.clock import FrozenClock
 from app.leases import ending
 from app.leases.models import LeaseStatus
@@ -31,6 +30,7 @@ from tests.integration.scheduler.lease_seeding import (
     token_works,
 )
 from tests.support.broker import Broker
+from tests.support.ledger import settle_and_verify
 from tests.support.openbao import OpenBaoServer
 
 
@@ -131,8 +131,7 @@ def test_while_vault_hangs_leases_read_revoking_and_are_revoked_once_it_answers(
     # No Vault token reached the ledger.
     everything = json.dumps([lease_events(rt.sessions, i) for i in ids])
     assert not any(lease["data"]["token"] in everything for lease in leases)
-    with rt.sessions() as session:
-        assert verify_chain(session).ok
+    assert settle_and_verify(rt.sessions, rt.ledger_signer).ok
 
 
 def test_when_vault_is_down_the_failure_is_recorded_and_retried_after_it_is_back(
