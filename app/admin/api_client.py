@@ -107,6 +107,14 @@ class ApiClient:
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self._json(self._send("GET", path, params=params))
 
+    def get_text(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """A ``text/plain`` answer (a signed checkpoint) exactly as sent, decoded as UTF-8."""
+        response = self._send("GET", path, params=params)
+        try:
+            return response.content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"the broker answered {path} with text that is not UTF-8") from None
+
     def post(self, path: str, body: Any) -> Any:
         return self._json(self._send("POST", path, body=body))
 

@@ -133,6 +133,6 @@ class ConsistencyQuerySchema(Schema):
 
 
 class ConsistencyProofSchema(Schema):
-    from_ = fields.Integer(data_key="from")
+    from_ = fields.Integer(data_key="from", attribute="from")  # the service answers {"from": ...}
     to = fields.Integer()
     hashes = fields.List(fields.String())

@@ -1,4 +1,5 @@
-"""The ledger for auditors: events (filters, exports), chain verification, refusals by reason."""
+"""The ledger for auditors: events (filters, exports) with the log's state, one event's place in the log,
+log verification, refusals by reason."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from app.audit import queries as audit_queries
+from app.audit.ledger import event_to_dict
 from app.audit.log_service import LogService
+from app.audit.models import AuditEvent
+from app.errors import NotFound
 from app.exports import export_response
 from app.request_context import db_session, runtime
 from app.web.blueprint import bp
 from app.web.denial_groups import group_denials, total_requests
 from app.web.forms import DenialsForm, EventFilterForm, as_query, without
+from app.web.log_summary import event_place, log_summary
 from app.web.login import reader_page
 
 PAGE_SIZE = 100
@@ -46,8 +51,23 @@ def events() -> tuple[str, int]:
         paged=bool(form.get("cursor")),
         filters=as_query(filters) if not errors else without(request.args.to_dict(), "cursor"),
         errors=errors,
+        log=log_summary(db_session(), runtime().clock.now()),
     )
     return body, 400 if errors else 200
+
+
+@bp.get("/events/<int:event_id>")
+@reader_page
+def event(event_id: int) -> str:
+    session = db_session()
+    found = session.get(AuditEvent, event_id) if event_id < 2**63 else None
+    if found is None:
+        raise NotFound(f"no event with id {event_id}")
+    return render_template(
+        "web/event.html",
+        event=event_to_dict(found),
+        place=event_place(session, event_id, runtime().clock.now()),
+    )
 
 
 @bp.get("/events.<any(csv, jsonl):fmt>")

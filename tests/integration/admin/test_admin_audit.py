@@ -1,4 +1,4 @@
-"""`transom audit verify|export`: the chain checked on the broker, the events downloaded."""
+"""`transom audit verify --server|export`: the log checked on the broker too, the events downloaded."""
 
 from __future__ import annotations
 
@@ -14,23 +14,35 @@ from tests.integration.conftest import rt
 from tests.support.broker import Broker
 
 
-def test_verify_reports_an_intact_chain(transom: Transom, broker: Broker) -> None:
+def _settled_key(broker: Broker) -> str:
+    """The log brought up to date and signed; the key an auditor pins."""
+    assert broker.verified_log()["ok"] is True
+    return str(broker.admin("GET", "/v1/audit/key").get_json()["verifier_key"])
+
+
+def test_verify_with_the_server_check_reports_an_intact_log(transom: Transom, broker: Broker) -> None:
     broker.lease("prod-db-static")
-    result = transom("audit", "verify")
+    result = transom("audit", "verify", "--key", _settled_key(broker), "--server")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ok: ")
-    assert "event(s) checked, head " in result.output
+    assert result.output.startswith("ok: checkpoint of size ")
+    assert "ok: the broker recomputed " in result.output
 
 
-def test_verify_fails_naming_the_first_bad_event(transom: Transom, broker: Broker, app: Flask) -> None:
+def test_verify_with_the_server_check_names_the_first_bad_position(
+    transom: Transom, broker: Broker, app: Flask
+) -> None:
     broker.lease("prod-db-static")
+    key = _settled_key(broker)
     with rt(app).engine.begin() as connection:
         if connection.dialect.name == "postgresql":  # past the append-only trigger, as an intruder would be
             connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
-        connection.exec_driver_sql("UPDATE audit_events SET action = 'lease.forged' WHERE id = 3")
-    result = transom("audit", "verify")
+        event_id = connection.exec_driver_sql(
+            "SELECT event_id FROM ledger_leaves WHERE log_index = 2"
+        ).scalar()
+        connection.exec_driver_sql(f"UPDATE audit_events SET action = 'lease.forged' WHERE id = {event_id}")
+    result = transom("audit", "verify", "--key", key, "--server")
     assert result.exit_code == 1
-    assert "NOT OK: the chain breaks at event 3" in result.output
+    assert "NOT OK: the broker's own verification fails at position 2" in result.output
 
 
 def test_export_streams_the_filtered_events(transom: Transom, broker: Broker, tmp_path: Path) -> None:
