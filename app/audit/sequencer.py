@@ -129,34 +129,39 @@ def publish_checkpoint(
     metrics: SchedulerMetrics | None = None,
 ) -> LedgerCheckpoint | None:
     """Sign and store a checkpoint of the tree as it is, when it grew since the last one and that one is at
-    least ``interval`` old. None when there was nothing to publish or Vault did not sign."""
+    least ``interval`` old. None when there was nothing to publish or Vault did not sign.
+
+    Vault is called between two transactions, never inside one (docs/ARCHITECTURE.md, "Who changes lease
+    state, and who commits"): on SQLite a transaction holds the one write lock. A checkpoint another
+    sequencer published meanwhile, of this size or larger, wins; this one is dropped."""
     with sessions() as session:
         if not holds_sequencer_lock(session):
             return None
         latest = tree.latest_checkpoint(session)
         size = tree.integrated_size(session)
         now = clock.now()
-        if metrics is not None:
-            metrics.ledger_unsigned_entries.set(size - (latest.size if latest else 0))
         if size == 0 or (
             latest is not None and (latest.size >= size or now - latest.published_at < interval)
         ):
             return None
         root = tree.root_hash(session, size)
-        body = note.format_checkpoint(origin, size, root)
-        try:
-            signed = _sign(signer, origin, body)
-        except (VaultError, note.NoteError) as exc:
-            error_class = exc.error_class if isinstance(exc, VaultError) else "bad_signature"
-            log.warning("the ledger's checkpoint of size %d was not signed: %s", size, exc)
-            if metrics is not None:
-                metrics.ledger_signing_failures.labels(error_class=error_class).inc()
+    try:
+        signed = _sign(signer, origin, note.format_checkpoint(origin, size, root))
+    except (VaultError, note.NoteError) as exc:
+        error_class = exc.error_class if isinstance(exc, VaultError) else "bad_signature"
+        log.warning("the ledger's checkpoint of size %d was not signed: %s", size, exc)
+        if metrics is not None:
+            metrics.ledger_signing_failures.labels(error_class=error_class).inc()
+        return None
+    with sessions() as session:
+        if not holds_sequencer_lock(session):
             return None
-        checkpoint = LedgerCheckpoint(size=size, root_hash=root, note=signed, published_at=now)
+        latest = tree.latest_checkpoint(session)
+        if latest is not None and latest.size >= size:
+            return None
+        checkpoint = LedgerCheckpoint(size=size, root_hash=root, note=signed, published_at=clock.now())
         session.add(checkpoint)
         session.commit()
-    if metrics is not None:
-        metrics.ledger_unsigned_entries.set(0)
     return checkpoint
 
 
@@ -176,13 +181,14 @@ def _sign(signer: LedgerSigner, origin: str, body: str) -> str:
 
 
 def refresh_gauges(sessions: sessionmaker[Session], clock: Clock, metrics: SchedulerMetrics) -> None:
-    """Queue length, tree size and checkpoint age, as the database has them now."""
+    """Queue length, tree size, entries no checkpoint covers yet and checkpoint age, as stored now."""
     with sessions() as session:
         pending = session.scalar(select(func.count(LedgerPending.event_id))) or 0
         size = tree.integrated_size(session)
         latest = tree.latest_checkpoint(session)
     metrics.ledger_pending.set(pending)
     metrics.ledger_size.set(size)
+    metrics.ledger_unsigned_entries.set(size - (latest.size if latest is not None else 0))
     if latest is not None:
         metrics.ledger_checkpoint_age.set(max(0.0, (clock.now() - latest.published_at).total_seconds()))
 
