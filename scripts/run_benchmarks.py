@@ -23,10 +23,10 @@ TARGET = ROOT / "docs" / "BENCHMARKS.md"
 
 # (script, arguments, arguments when quick)
 BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
-    ("bench_issue.py", ["--requests", "400", "--rounds", "3"], ["--requests", "100", "--rounds", "1"]),
+    ("bench_issue.py", ["--requests", "400", "--rounds", "3"], ["--quick"]),
     ("bench_revoke.py", [], ["--leases", "1000"]),
     ("bench_freeze.py", ["--leases", "10000"], ["--leases", "1000"]),
-    ("bench_audit.py", [], ["--events", "100000"]),
+    ("bench_audit.py", [], ["--quick"]),
     ("bench_verify.py", [], []),
     ("bench_windows.py", [], ["--instants", "10000"]),
 ]

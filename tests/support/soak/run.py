@@ -19,6 +19,7 @@ from tests.support.soak.checks import (
     database_figures,
     few,
     lease_checks,
+    ledger_check,
     log_errors,
     revocation_check,
     rss_checks,
@@ -142,6 +143,7 @@ def _check(cluster: SoakCluster, report: SoakReport) -> None:
     report.database = database_figures(cluster.sessions)
     checks, report.evidence = lease_checks(cluster.sessions, report.stats)
     report.checks += checks
+    report.checks.append(ledger_check(cluster.sessions, cluster.vault))
     leaks, report.end_alive, report.end_accessors = end_leaks(cluster, VaultInventory(cluster.vault))
     report.checks.append(
         Check(
