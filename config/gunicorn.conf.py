@@ -1,13 +1,14 @@
 """gunicorn settings for `transom serve`.
 
-Environment overrides: TRANSOM_BIND, TRANSOM_WORKERS, TRANSOM_THREADS, and the settings
-TRANSOM_KEEPALIVE_SECONDS (keep-alive, default 75 s: above a load balancer's idle timeout, so the balancer,
-not gunicorn, closes an idle pooled connection and never races a request onto a closing one) and
-TRANSOM_LOG_FORMAT (json unless set: the access, error and app logs all use app.logs' line formatter).
+Environment overrides: TRANSOM_BIND, TRANSOM_WORKERS, TRANSOM_THREADS, TRANSOM_GRACEFUL_TIMEOUT (SIGTERM:
+seconds to finish the requests in flight, default 30), and the settings TRANSOM_KEEPALIVE_SECONDS
+(keep-alive, default 75 s: above a load balancer's idle timeout, so the balancer, not gunicorn, closes an
+idle pooled connection and never races a request onto a closing one) and TRANSOM_LOG_FORMAT (json unless
+set: the access, error and app logs all use app.logs' line formatter).
 
 SQLite takes one writer at a time, and threads inside one process then queue on its lock with back-off
-(p95 of 200-470 ms measured under load), so on SQLite the default is sync workers; on PostgreSQL threaded
-workers serve many concurrent CI jobs per process.
+(p95 of 200-470 ms measured under load), so on SQLite each worker runs one thread; on PostgreSQL eight
+threads per worker serve many concurrent CI jobs per process.
 
 TRANSOM_SCHEDULER=embedded runs the scheduler inside the gunicorn worker (started once the worker has loaded
 the app, stopped when it exits). Every process that runs it runs every job, so there must be exactly one:
@@ -23,6 +24,7 @@ from gunicorn.glogging import Logger
 
 from app.logs import use_line_format
 from app.scheduler.runner import start_embedded
+from app.serving import DrainingThreadWorker
 from app.settings import load_settings
 
 os.environ.setdefault("TRANSOM_LOG_FORMAT", "json")  # before the workers load the app, which reads it
@@ -42,10 +44,14 @@ if _embedded:
             "TRANSOM_SCHEDULER=off and run `transom worker` beside the API."
         )
     workers = 1
-worker_class = "gthread" if _on_postgres else "sync"
+# Threaded on both databases (one thread per worker on SQLite): it keeps connections alive, and on SIGTERM
+# answers every connection already let in and refuses the rest (app/serving.py).
+worker_class = DrainingThreadWorker
 threads = int(os.environ.get("TRANSOM_THREADS", "8" if _on_postgres else "1"))
 timeout = 60
-graceful_timeout = 30
+# SIGTERM: stop accepting and finish the requests in flight within this many seconds, then exit. Above the
+# Vault timeout, so a lease being issued is finished rather than left to the scheduler's recovery.
+graceful_timeout = int(os.environ.get("TRANSOM_GRACEFUL_TIMEOUT", "30"))
 keepalive = _settings.keepalive_seconds
 # Oversized CI tokens must reach the app, which answers them with problem JSON (malformed_token).
 limit_request_field_size = 32768

@@ -2,7 +2,8 @@
 
 A canary KV value is leased, a canary broker token and a canary CI token are sent in Authorization headers and
 in a request body, and none of them appears in anything the served process wrote (stdout and stderr, at
-DEBUG). A pooled client reuses its connection across an idle pause shorter than TRANSOM_KEEPALIVE_SECONDS.
+DEBUG). A pooled client reuses its connection across an idle pause shorter than TRANSOM_KEEPALIVE_SECONDS,
+and after idle periods longer than it, finds the connection closed cleanly and opens a new one: no reset.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 import requests
+from urllib3.util.wait import wait_for_read
 
 from app.runtime import runtime_of
 from tests.e2e.serve.test_serve_commands import _wait_until_up
@@ -43,9 +45,10 @@ class Served:
 
 
 @pytest.fixture
-def served(openbao: OpenBaoServer, tmp_path: Path) -> Iterator[Served]:
+def served(request: pytest.FixtureRequest, openbao: OpenBaoServer, tmp_path: Path) -> Iterator[Served]:
     database = f"sqlite:///{tmp_path / 'logs.db'}"
-    env = transom_env(database, openbao, log_level="DEBUG", keepalive_seconds=str(KEEPALIVE), threads="2")
+    keepalive = str(getattr(request, "param", KEEPALIVE))  # seconds; a test may ask for another
+    env = transom_env(database, openbao, log_level="DEBUG", keepalive_seconds=keepalive, threads="2")
     env.pop("TRANSOM_LOG_FORMAT", None)  # json is serve's default
     subprocess.run([*TRANSOM, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=60)
     app = make_app(database, openbao)
@@ -152,3 +155,27 @@ def test_a_pooled_client_reuses_its_connection_across_an_idle_pause(served: Serv
     logs = served.stop()
     ready = [json.loads(line) for line in logs.splitlines() if "serving on" in line]
     assert ready and f"keepalive {KEEPALIVE} s" in ready[0]["message"]
+
+
+@pytest.mark.parametrize("served", [1], indirect=True)  # TRANSOM_KEEPALIVE_SECONDS=1
+def test_a_pooled_client_idling_past_the_keepalive_gets_a_new_connection_not_a_reset(served: Served) -> None:
+    url = served.url
+    with requests.Session() as session:
+        ports = []
+        for _ in range(3):
+            # POST: a request the client never retries, so a reset would surface as an error here.
+            with session.post(
+                f"{url}/v1/leases",
+                json={"secret": "prod-db-static", "ttl": "5m"},
+                headers=bearer(served.broker.ci_token()),
+                stream=True,
+                timeout=10,
+            ) as response:
+                assert response.status_code == 201
+                sock = response.raw.connection.sock
+                ports.append(sock.getsockname()[1])
+                response.content  # noqa: B018 - read to the end, so the connection goes back to the pool
+            idle_since = time.monotonic()
+            assert wait_for_read(sock, timeout=5)  # idle until the server closes it: end of file
+            assert time.monotonic() - idle_since >= 0.9  # not before its keep-alive ran out
+        assert len(set(ports)) == 3  # each request after an idle period went on a new connection
