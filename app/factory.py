@@ -12,7 +12,7 @@ from flask import Flask, g, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import docs_ui, errors, logs, ratelimit, request_context
+from app import api_metrics, docs_ui, errors, logs, ratelimit, request_context
 from app.clock import Clock, SystemClock
 from app.db import install_session_listeners
 from app.errors import AppError
@@ -66,6 +66,7 @@ def create_app(
     app.before_request(_start_request)
     app.after_request(_finish_request)
     app.teardown_request(_forget_request)
+    api_metrics.install(app)  # answers by route and status, as they leave (429s included)
     _limit_failing_clients(app, settings, clock or SystemClock())  # after _finish_request: see ratelimit
     return app
 

@@ -80,7 +80,14 @@ class SchedulerMetrics:
             ["error_class"],
             registry=registry,
         )
+        self.jwks_refresh_failing = Gauge(
+            "transom_jwks_refresh_failing",
+            "1 while the latest due refresh of an issuer's signing keys failed, 0 once one succeeded.",
+            ["issuer"],
+            registry=registry,
+        )
         self._policies: set[str] = set()
+        self._issuers: set[str] = set()
         self._lock = threading.Lock()
 
     def set_active_by_policy(self, counts: Mapping[str, int]) -> None:
@@ -91,6 +98,17 @@ class SchedulerMetrics:
             for policy, count in counts.items():
                 self.leases_active.labels(policy=policy).set(count)
             self._policies = set(counts)
+
+    def set_jwks_refreshes(self, outcomes: Mapping[str, bool | None]) -> None:
+        """Issuer name → whether its due refresh failed (None: none was due, the last value stands); an
+        issuer no longer registered drops out of the output."""
+        with self._lock:
+            for issuer in self._issuers - set(outcomes):
+                self.jwks_refresh_failing.remove(issuer)
+            for issuer, failed in outcomes.items():
+                if failed is not None or issuer not in self._issuers:
+                    self.jwks_refresh_failing.labels(issuer=issuer).set(int(bool(failed)))
+            self._issuers = set(outcomes)
 
 
 _instance: SchedulerMetrics | None = None

@@ -240,11 +240,16 @@ def refresh_jwks(sessions: sessionmaker[Session], jwks: JwksCache) -> int:
     with sessions() as session:
         configs = [to_config(issuer) for issuer in session.scalars(select(Issuer).order_by(Issuer.name))]
     fetched = 0
+    outcomes: dict[str, bool | None] = {}  # issuer → its due refresh failed (None: none was due)
     for config in configs:
         try:
-            fetched += jwks.refresh_if_due(config)
+            due = jwks.refresh_if_due(config)
+            fetched += due
+            outcomes[config.name] = False if due else None
         except IssuerUnavailable as exc:
             log.warning("%s", exc)
+            outcomes[config.name] = True
+    scheduler_metrics().set_jwks_refreshes(outcomes)  # transom_jwks_refresh_failing
     return fetched
 
 

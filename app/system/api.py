@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from app.api_metrics import api_metrics
 from app.auth import require_reader
 from app.request_context import runtime
 from app.runtime import runtime_of
@@ -61,6 +62,8 @@ def _check_readiness() -> Answer:
     except VaultError as exc:
         body["vault"] = "unavailable"
         errors["vault"] = f"Vault is unavailable ({exc.error_class})"
+    for dependency in ("database", "vault"):
+        api_metrics().dependency_up.labels(dependency=dependency).set(int(body[dependency] == "ok"))
     if errors:
         body["error"] = errors
         return body, 503

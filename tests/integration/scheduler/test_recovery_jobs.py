@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from app.clock import FrozenClock
@@ -105,6 +106,12 @@ def test_an_issuer_that_is_down_is_logged_and_refreshed_once_it_is_back(
     broker.issuer.fail_with(503)
     clock.advance(timedelta(seconds=481))
     assert refresh_jwks(rt.sessions, rt.jwks) == 0  # logged, not raised
+    assert _jwks_failing("github") == 1  # what the alert TransomJwksRefreshFailing watches
     broker.issuer.recover()
     clock.advance(timedelta(seconds=31))
     assert refresh_jwks(rt.sessions, rt.jwks) == 1
+    assert _jwks_failing("github") == 0
+
+
+def _jwks_failing(issuer: str) -> float | None:
+    return REGISTRY.get_sample_value("transom_jwks_refresh_failing", {"issuer": issuer})
