@@ -29,6 +29,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_audit.py", [], ["--quick"]),
     ("bench_verify.py", [], []),
     ("bench_windows.py", [], ["--instants", "10000"]),
+    ("bench_client_install.py", [], ["--runs", "2", "--no-server"]),
 ]
 
 
