@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import venv
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from app.settings import PROJECT_ROOT
+from tests.e2e.client_wheel import build_wheel, fresh_venv, outside_env
 from tests.integration.client.conftest import LiveBroker
 
 pytestmark = [pytest.mark.slow, pytest.mark.vault]
@@ -46,31 +44,15 @@ class ClientVenv:
         )
 
 
-def _outside_env() -> dict[str, str]:
-    """This process's environment without what would lead the venv back to the checkout or the shared venv."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-
-
 @pytest.fixture(scope="module")
 def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClientVenv]:
-    """A fresh venv with the project's wheel installed, no extras (the wheel is built from this checkout
-    into a temporary directory, so the checkout gets no build files)."""
+    """A fresh venv with the project's wheel installed, no extras."""
     where = tmp_path_factory.mktemp("client-venv")
-    wheels = where / "wheels"
-    env = _outside_env()
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(PROJECT_ROOT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    wheel = build_wheel(where / "wheels")
+    client = ClientVenv(fresh_venv(where / "venv").parent)
+    installed = client.run(
+        client.python, "-m", "pip", "install", "--quiet", wheel, env=outside_env(), cwd=where
     )
-    assert built.returncode == 0, built.stderr
-    (wheel,) = wheels.glob("transom-*.whl")
-    venv.EnvBuilder(with_pip=True, clear=True).create(where / "venv")
-    client = ClientVenv(where / "venv")
-    installed = client.run(client.python, "-m", "pip", "install", "--quiet", wheel, env=env, cwd=where)
     assert installed.returncode == 0, installed.stderr
     yield client
 
@@ -78,7 +60,7 @@ def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClientVenv
 def test_the_client_install_has_no_server_package(client_venv: ClientVenv, tmp_path: Path) -> None:
     probe = "import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None for m in %r}))"
     done = client_venv.run(
-        client_venv.python, "-c", probe % (SERVER_MODULES,), env=_outside_env(), cwd=tmp_path
+        client_venv.python, "-c", probe % (SERVER_MODULES,), env=outside_env(), cwd=tmp_path
     )
 
     assert done.returncode == 0, done.stderr
@@ -89,7 +71,7 @@ def test_the_client_install_has_no_server_package(client_venv: ClientVenv, tmp_p
 def test_a_server_command_names_the_install_it_needs(
     client_venv: ClientVenv, tmp_path: Path, command: str
 ) -> None:
-    done = client_venv.run(client_venv.transom, command, "--help", env=_outside_env(), cwd=tmp_path)
+    done = client_venv.run(client_venv.transom, command, "--help", env=outside_env(), cwd=tmp_path)
 
     assert done.returncode == 2
     assert done.stderr == f"transom {command}: this command needs the broker: pip install 'transom[server]'\n"
@@ -101,7 +83,7 @@ def test_lease_exec_from_the_client_install(
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     seen_file = tmp_path / "seen.json"
-    env = {k: v for k, v in live.env().items() if k in _outside_env() or k not in os.environ}
+    env = {k: v for k, v in live.env().items() if k in outside_env() or k not in os.environ}
 
     done = client_venv.run(
         client_venv.transom,
