@@ -30,6 +30,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_verify.py", [], []),
     ("bench_windows.py", [], ["--instants", "10000"]),
     ("bench_client_install.py", [], ["--runs", "2", "--no-server"]),
+    ("bench_action.py", [], ["--runs", "5"]),
 ]
 
 
