@@ -9,11 +9,14 @@ O(log n) memory.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Text, func, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from app.audit import tree
@@ -98,13 +101,16 @@ def _signature_problem(checkpoint: LedgerCheckpoint, verifier: note.Verifier) ->
     return None
 
 
-def _leaves_with_events(session: Session, size: int) -> Iterator[tuple[int, Row[Any]]]:
-    """Positions 0..size-1 with their events (the event's columns are None when it is gone)."""
+def _leaves_with_events(session: Session, size: int) -> Iterator[tuple[int, Any]]:
+    """Positions 0..size-1 with their leaf hashes and events (the event's columns are None when it is
+    gone). The JSON columns are read as text and parsed here: cheaper than the driver's JSON loading, which
+    is a fifth of verification's time."""
     events = AuditEvent.__table__
+    columns = [sql_cast(c, Text).label(c.name) if c.name in _JSON_COLUMNS else c for c in events.c]
     after = -1
     while after + 1 < size:
         rows = session.execute(
-            select(LedgerLeaf.log_index, LedgerLeaf.leaf_hash, *events.c)
+            select(LedgerLeaf.log_index, LedgerLeaf.leaf_hash, *columns)
             .outerjoin(events, events.c.id == LedgerLeaf.event_id)
             .where(LedgerLeaf.log_index > after, LedgerLeaf.log_index < size)
             .order_by(LedgerLeaf.log_index)
@@ -113,5 +119,12 @@ def _leaves_with_events(session: Session, size: int) -> Iterator[tuple[int, Row[
         if not rows:
             return
         for row in rows:
-            yield row.log_index, row
+            fields = row._asdict()
+            for name in _JSON_COLUMNS:
+                if fields[name] is not None:
+                    fields[name] = json.loads(fields[name])
+            yield row.log_index, SimpleNamespace(**fields)
         after = rows[-1].log_index
+
+
+_JSON_COLUMNS = ("reasons", "details")
