@@ -1,10 +1,12 @@
 """Every table, imported in one place so Alembic's autogenerate and ``check`` see the whole schema."""
 
+from app.approvals.models import ApprovalRequest, ApprovalVote
 from app.audit.models import AuditEvent, LedgerCheckpoint, LedgerHash, LedgerLeaf, LedgerPending
 from app.config_snapshot.models import ConfigGeneration
 from app.db import Base
 from app.issuers.models import Issuer
 from app.leases.models import Lease, LeaseStatus, SeenToken
+from app.notifications.models import Notification
 from app.policies.models import Policy
 from app.secrets.models import Secret
 from app.tokens.models import ApiToken
@@ -12,6 +14,8 @@ from app.windows.models import Freeze, Window
 
 __all__ = [
     "ApiToken",
+    "ApprovalRequest",
+    "ApprovalVote",
     "AuditEvent",
     "Base",
     "ConfigGeneration",
@@ -23,6 +27,7 @@ __all__ = [
     "LedgerHash",
     "LedgerLeaf",
     "LedgerPending",
+    "Notification",
     "Policy",
     "Secret",
     "SeenToken",

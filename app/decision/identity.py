@@ -52,6 +52,7 @@ class WorkloadIdentity:
     run_attempt: str | None = None
     job_id: str | None = None
     actor: str | None = None
+    triggering_actor: str | None = None  # GitHub: who re-ran the workflow, when not the actor
     event: str | None = None
     sha: str | None = None
     workflow: str | None = None  # GitHub job_workflow_ref, GitLab ci_config_ref_uri

@@ -7,6 +7,21 @@ from datetime import timedelta
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRule:
+    """Who must agree before a lease is granted (docs/API.md, "Approvals and break-glass").
+
+    ``required``: distinct approvers needed. ``approvers``: broker token names allowed to approve; empty
+    means any admin or approver token. ``timeout``: a pending request expires after it. ``max_ttl``: for
+    break-glass only, the longest a lease granted by the exception may live.
+    """
+
+    required: int
+    approvers: tuple[str, ...]
+    timeout: timedelta
+    max_ttl: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyView:
     """A policy as the decision core reads it.
 
@@ -17,7 +32,7 @@ class PolicyView:
     token's repository id must be one of them (as strings) as well as its name matching ``repositories``.
     ``workflows``: ``None`` means no restriction; otherwise patterns the workload's workflow must match.
     ``source_networks``: ``None`` means no restriction; otherwise CIDR blocks, one of which must hold the
-    client address (:mod:`app.decision.context_rules`).
+    client address (:mod:`app.decision.context_rules`). ``approval``, ``break_glass``: ``None`` means none.
     """
 
     name: str
@@ -39,3 +54,7 @@ class PolicyView:
     require_protected_environment: bool = False
     workflows: tuple[str, ...] | None = None
     source_networks: tuple[str, ...] | None = None
+    # Every lease waits for people to approve it; a request refused only by the calendar may ask people
+    # for an exception (app/decision/approvals.py).
+    approval: ApprovalRule | None = None
+    break_glass: ApprovalRule | None = None

@@ -44,6 +44,15 @@ WORKFLOW_NOT_ALLOWED = "workflow_not_allowed"
 NETWORK_NOT_ALLOWED = "network_not_allowed"
 MAX_TTL_REACHED = "max_ttl_reached"  # renewal only: the lease has lived its policy's max_ttl
 
+# Approvals and break-glass (docs/API.md): refusing an approver (403), claiming a request that cannot
+# obtain a lease (403, or 409 while pending or once used).
+SELF_APPROVAL = "self_approval"
+NOT_AN_APPROVER = "not_an_approver"
+APPROVAL_DENIED = "approval_denied"
+APPROVAL_EXPIRED = "approval_expired"
+APPROVAL_PENDING = "approval_pending"
+APPROVAL_USED = "approval_used"  # an addition: the request already obtained its one lease
+
 # Reason codes for refused CI tokens (401; 503 for issuer_unavailable).
 MALFORMED_TOKEN = "malformed_token"
 UNSUPPORTED_ALGORITHM = "unsupported_algorithm"

@@ -7,7 +7,7 @@ from typing import Literal
 
 from app.decision.intervals import Interval
 
-BoundedBy = Literal["requested", "max_ttl", "window", "freeze"]
+BoundedBy = Literal["requested", "max_ttl", "window", "freeze", "break_glass"]
 
 
 def bound_expiry(
@@ -46,3 +46,19 @@ def latest_reachable_end(max_end: datetime, interval: Interval, next_freeze: dat
     the earliest of ``issued_at + max_ttl``, the open interval's end and the next freeze start. Vault is told
     it as the credential's explicit max TTL, so neither renew-self nor a late renewal outlives the window."""
     return min(at for at in (max_end, interval.end, next_freeze) if at is not None)
+
+
+def bound_break_glass(
+    now: datetime, requested: timedelta, max_end: datetime, break_glass_end: datetime
+) -> tuple[datetime, BoundedBy]:
+    """``expires_at`` of a lease granted as a break-glass exception, and which bound set it: the windows and
+    freezes it was excused from bound nothing; ``now + requested``, ``max_end`` (``issued_at + max_ttl``) and
+    ``break_glass_end`` (``issued_at +`` the exception's ``max_ttl``) do, in that order on a tie."""
+    if requested < timedelta(0):
+        raise ValueError("a requested ttl cannot be negative")
+    expires_at: datetime = now + requested
+    bounded_by: BoundedBy = "requested"
+    for at, by in ((max_end, "max_ttl"), (break_glass_end, "break_glass")):
+        if max(at, now) < expires_at:
+            expires_at, bounded_by = max(at, now), by  # type: ignore[assignment]
+    return expires_at, bounded_by

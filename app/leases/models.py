@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clip import ClippedString
@@ -68,6 +68,10 @@ class Lease(Base):
     # The client address of the request that last obtained or renewed the lease (after the trusted proxy
     # hops): what a policy's source_networks is checked against when a configuration change re-evaluates it.
     source_address: Mapped[str | None] = mapped_column(String(64))
+    # The approval request that obtained it (docs/API.md, "Approvals and break-glass"); a break-glass lease
+    # is excused from its policy's windows and freezes, at issue, renewal and re-evaluation.
+    approval_id: Mapped[str | None] = mapped_column(String(40))
+    break_glass: Mapped[bool] = mapped_column(default=False, server_default=false())
     vault_accessor: Mapped[str | None] = mapped_column(String(255))
     vault_lease_id: Mapped[str | None] = mapped_column(String(1024))
     revoke_attempts: Mapped[int] = mapped_column(default=0)

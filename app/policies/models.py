@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, String, false
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,6 +30,9 @@ class Policy(Base):
     require_protected_environment: Mapped[bool] = mapped_column(default=False, server_default=false())
     workflows: Mapped[list[str] | None] = mapped_column(JSON)  # None: any workflow; else patterns
     source_networks: Mapped[list[str] | None] = mapped_column(JSON)  # None: any address; else CIDR blocks
+    # {"required", "approvers", "timeout_seconds"} (+ "max_ttl_seconds" for break_glass); None: none.
+    approval: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    break_glass: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     windows: Mapped[list[str]] = mapped_column(JSON)
     default_ttl_seconds: Mapped[int]
     max_ttl_seconds: Mapped[int]

@@ -15,7 +15,9 @@ class ApiToken(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
-    role: Mapped[str] = mapped_column(String(16))  # admin | auditor
+    role: Mapped[str] = mapped_column(String(16))  # admin | auditor | approver
+    # The person's login on the CI platform: an approver never approves a request of that actor.
+    ci_login: Mapped[str | None] = mapped_column(String(255))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

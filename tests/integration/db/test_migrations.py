@@ -14,6 +14,8 @@ from tests.support.databases import PostgresDatabases, SqliteDatabases
 
 TABLES = {
     "api_tokens",
+    "approval_requests",
+    "approval_votes",
     "audit_events",
     "config_generation",
     "freezes",
@@ -23,6 +25,7 @@ TABLES = {
     "ledger_hashes",
     "ledger_leaves",
     "ledger_pending",
+    "notifications",
     "policies",
     "secrets",
     "seen_tokens",

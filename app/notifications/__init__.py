@@ -1,0 +1,1 @@
+"""Notifications to people (the approvals webhook): written to an outbox, delivered by the worker."""
