@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar, cast
 from flask import g, request
 
 from app.audit.ledger import Actor
+from app.decision.reasons import NOT_AN_APPROVER, Reason
 from app.errors import Forbidden, Unauthorized
 from app.identity.workload import VerifiedToken
 from app.request_context import config_snapshot, db_session, runtime
@@ -54,7 +55,8 @@ def _documents_security(wrapper: Callable[P, R], *schemes: str) -> Callable[P, R
 @dataclass(frozen=True, slots=True)
 class BrokerCaller:
     name: str
-    role: str  # admin | auditor
+    role: str  # admin | auditor | approver
+    ci_login: str | None = None  # the person's CI login, for the self-approval rule
 
 
 def _bearer() -> str:
@@ -72,7 +74,7 @@ def _broker_caller(value: str) -> BrokerCaller:
     db_session().commit()  # the note of use, whatever the request's own work does
     if record is None:
         raise Unauthorized("The broker token is unknown, revoked or expired.")
-    caller = BrokerCaller(record.name, record.role)
+    caller = BrokerCaller(record.name, record.role, record.ci_login)
     g.caller = caller
     g.actor = Actor(record.role, record.name)
     return caller
@@ -96,7 +98,24 @@ def _require_roles(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 require_admin = _require_roles("admin")
-require_reader = _require_roles("admin", "auditor")
+# Approvers read what auditors read (docs/API.md, "Authentication").
+require_reader = _require_roles("admin", "auditor", "approver")
+
+
+def require_broker_token(view: Callable[P, R]) -> Callable[P, R]:
+    """Any broker token; what its role may do is the service's to say, with a reason (approving: an auditor
+    is refused ``not_an_approver``, docs/API.md)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        value = _bearer()
+        if not value.startswith(TOKEN_PREFIX):
+            reason = Reason(NOT_AN_APPROVER, "a CI token cannot approve or deny requests")
+            raise Forbidden("CI tokens may only use the lease routes.", reasons=[reason])
+        _broker_caller(value)
+        return view(*args, **kwargs)
+
+    return _documents_security(wrapper, BROKER_TOKEN)
 
 
 def current_caller() -> BrokerCaller | None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 from flask_smorest import Blueprint
 from marshmallow import Schema
 
+from app.approvals.wiring import end_ungranted_requests
 from app.auth import require_admin, require_reader
 from app.leases.wiring import lease_service
 from app.request_context import current_actor, db_session
@@ -105,4 +106,5 @@ def commit_then_reevaluate(result: T, *, policies: Set[str] | None) -> T:
         lease_service().reevaluate_active_leases(
             policies=None if policies is None else set(policies), actor=current_actor()
         )
+        end_ungranted_requests(policies=None if policies is None else set(policies))
     return result

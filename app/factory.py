@@ -84,6 +84,7 @@ def _limit_failing_clients(app: Flask, settings: Settings, clock: Clock) -> None
 
 
 def _register_blueprints(api: Api) -> None:
+    from app.approvals.api import bp as approvals_bp
     from app.audit.api import bp as audit_bp
     from app.freezes.api import bp as freezes_bp
     from app.issuers.api import bp as issuers_bp
@@ -103,6 +104,7 @@ def _register_blueprints(api: Api) -> None:
         freezes_bp,
         policies_bp,
         leases_bp,
+        approvals_bp,
         audit_bp,
     ):
         api.register_blueprint(blueprint)

@@ -33,14 +33,15 @@ def db_upgrade() -> None:
 
 @click.group()
 def tokens() -> None:
-    """Broker API tokens for admins and auditors."""
+    """Broker API tokens for admins, auditors and approvers."""
 
 
 @tokens.command("create")
 @click.option("--name", required=True, help="A unique name for the token.")
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--ttl", default=None, help="Lifetime, e.g. 30d (default 90d, at most TRANSOM_TOKEN_MAX_TTL).")
-def tokens_create(name: str, role: str, ttl: str | None) -> None:
+@click.option("--ci-login", default=None, help="The person's CI login: they never approve their own runs.")
+def tokens_create(name: str, role: str, ttl: str | None, ci_login: str | None) -> None:
     """Create a token and print it, alone, on stdout (it is shown only this once)."""
     settings = _settings()
     try:
@@ -53,7 +54,12 @@ def tokens_create(name: str, role: str, ttl: str | None) -> None:
         with transaction(make_session_factory(engine)) as session:
             service = TokenService(session, clock, Ledger(session, clock))
             new = service.create_token(
-                name, role, lifetime, actor=Actor("system", "cli"), max_ttl=settings.token_max_lifetime
+                name,
+                role,
+                lifetime,
+                actor=Actor("system", "cli"),
+                max_ttl=settings.token_max_lifetime,
+                ci_login=ci_login,
             )
     except Exception as exc:
         raise click.ClickException(getattr(exc, "detail", None) or "could not create the token") from None

@@ -55,6 +55,8 @@ class Settings:
     token_max_ttl: str = "365d"  # the longest a broker token may live (a duration; docs/API.md)
     metrics_require_auth: bool = False  # /metrics then needs a broker token of any role
     ledger_origin: str = "transom/ledger"  # the log's name: first line of every checkpoint, its key's name
+    # Approvals' notifications are POSTed here by the worker (docs/API.md); None: none are queued.
+    notify_webhook_url: str | None = None
 
     @property
     def token_max_lifetime(self) -> timedelta:
@@ -66,13 +68,14 @@ class Settings:
 
     def __repr__(self) -> str:  # never print credentials
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        for secret in ("vault_token", "vault_secret_id", "secret_key"):
+        for secret in ("vault_token", "vault_secret_id", "secret_key", "notify_webhook_url"):
             if shown[secret]:
                 shown[secret] = "***"
         return f"Settings({shown})"
 
 
-_SECRET_SETTINGS = ("vault_token", "vault_secret_id", "secret_key", "vault_role_id")
+# A Slack-style webhook URL is itself a credential: it may come from a file, and is never printed.
+_SECRET_SETTINGS = ("vault_token", "vault_secret_id", "secret_key", "vault_role_id", "notify_webhook_url")
 
 
 def _coerce(name: str, raw: Any, target: Any) -> Any:
@@ -171,6 +174,10 @@ def _validate(settings: Settings) -> Settings:
             "setting 'ledger_origin' (TRANSOM_LEDGER_ORIGIN): 1 to 255 printable ASCII characters, "
             "no spaces and no '+' (it names the checkpoints' signing key)"
         )
+    if settings.notify_webhook_url is not None and not settings.notify_webhook_url.startswith(
+        ("http://", "https://")
+    ):
+        raise ConfigError("setting 'notify_webhook_url' (TRANSOM_NOTIFY_WEBHOOK_URL): must be an http(s) URL")
     return settings
 
 

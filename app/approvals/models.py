@@ -67,7 +67,9 @@ class ApprovalVote(Base):
     __table_args__ = (UniqueConstraint("request_id", "approver"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(40), ForeignKey("approval_requests.id", ondelete="CASCADE"))
+    request_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("approval_requests.id", ondelete="CASCADE")
+    )
     approver: Mapped[str] = mapped_column(String(63))  # the broker token's name
     ci_login: Mapped[str | None] = mapped_column(String(255))
     verdict: Mapped[str] = mapped_column(String(16))  # approve | deny

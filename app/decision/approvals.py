@@ -132,8 +132,8 @@ def standing_reasons(
     source_address: str | None,
 ) -> list[Reason]:
     """Why the configuration as it is now no longer grants an open request (after a change); empty: it still
-    does. What the request waits for (the calendar, for break-glass) and ``max_active`` (a count, not a
-    rule) are left out."""
+    does. The calendar (which moves by itself, and which a break-glass request is excused from; a claim
+    judges it again) and ``max_active`` (a count, not a rule) are left out."""
     if policy is None or facts is None:
         return [Reason(NO_POLICY, "the request's policy no longer exists")]
     reasons = [
@@ -146,7 +146,7 @@ def standing_reasons(
             ref_problem=ref_problem,
             source_address=source_address,
         )
-        if kind == APPROVAL or r.code not in CALENDAR_CODES
+        if r.code not in CALENDAR_CODES
     ]
     if secret not in policy.secrets:
         reasons.append(Reason(NO_POLICY, f"the policy no longer names secret {show(secret)}", policy.name))

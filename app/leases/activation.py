@@ -8,7 +8,8 @@ the ledger says what happened. Each step is its own transaction on the caller's 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -61,9 +62,12 @@ def activate(
     actor: Actor,
     *,
     decided_at: int,
+    grant_details: Mapping[str, Any] | None = None,
+    on_grant: Callable[[Session, Lease], None] | None = None,
 ) -> Lease:
     """Activate the write-ahead row, unless the configuration changed since the decision (generation
-    ``decided_at``) in a way that no longer grants it."""
+    ``decided_at``) in a way that no longer grants it. ``grant_details`` join the ``lease.granted`` event's
+    details; ``on_grant`` runs in the granting transaction (a break-glass lease's notification)."""
     try:
         with committing(session):
             lease = _mark_active(session, clock, lease_id, credential)
@@ -76,7 +80,9 @@ def activate(
             if reasons:
                 session.rollback()  # the activation with it
             else:
-                _record_grant(Ledger(session, clock), lease, token, actor)
+                _record_grant(Ledger(session, clock), lease, token, actor, grant_details)
+                if on_grant is not None:
+                    on_grant(session, lease)
                 session.commit()
                 return lease
     except Exception:
@@ -109,7 +115,9 @@ def _mark_active(session: Session, clock: Clock, lease_id: str, credential: Issu
     return lease
 
 
-def _record_grant(ledger: Ledger, lease: Lease, token: VerifiedToken, actor: Actor) -> None:
+def _record_grant(
+    ledger: Ledger, lease: Lease, token: VerifiedToken, actor: Actor, extra: Mapping[str, Any] | None
+) -> None:
     ledger.append(
         "lease.granted",
         actor=actor,
@@ -120,6 +128,7 @@ def _record_grant(ledger: Ledger, lease: Lease, token: VerifiedToken, actor: Act
             "expires_at": format_instant(lease.expires_at),
             "bounded_by": lease.bounded_by,
             "ttl": lease.ttl_seconds,
+            **(extra or {}),
         },
         **ending.lease_facts(lease),
     )

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, jsonify, make_response
 from flask_smorest import Blueprint
 
+from app.approvals import queries as approval_queries
+from app.approvals.models import ApprovalRequest
+from app.approvals.schemas import PendingLeaseSchema
 from app.auth import (
     current_caller,
     current_workload,
@@ -29,7 +32,7 @@ from app.leases.schemas import (
 )
 from app.leases.service import IssuedLease, LeaseRequest
 from app.leases.wiring import lease_service
-from app.request_context import current_actor, db_session, runtime
+from app.request_context import config_snapshot, current_actor, db_session, runtime
 from app.schemas import EXPORT_SCHEMA, decode_cursor, encode_cursor, problem_responses
 
 bp = Blueprint("leases", __name__, url_prefix="/v1/leases", description="Just-in-time leases")
@@ -40,9 +43,15 @@ bp = Blueprint("leases", __name__, url_prefix="/v1/leases", description="Just-in
 @bp.arguments(LeaseRequestSchema, error_status_code=400)
 @bp.response(201, IssuedLeaseSchema)
 @bp.alt_response(200, schema=IssuedLeaseSchema, description="An idempotent replay of an active lease")
-@problem_responses(bp, 400, 401, 403, 409, 413, 415, 502, 503)
-def create_lease(body: dict[str, Any]) -> tuple[IssuedLease, int]:
+@bp.alt_response(
+    202, schema=PendingLeaseSchema, description="People must approve it first; the token is not used"
+)
+@problem_responses(bp, 400, 401, 403, 404, 409, 413, 415, 502, 503)
+def create_lease(body: dict[str, Any]) -> tuple[IssuedLease, int] | Response:
     issued = lease_service().request_lease(current_workload(), LeaseRequest(**body))
+    if isinstance(issued, ApprovalRequest):
+        shown = approval_queries.shown(db_session(), issued, config_snapshot())
+        return make_response(jsonify(PendingLeaseSchema().dump({"approval": shown})), 202)
     return issued, 200 if issued.replayed else 201
 
 

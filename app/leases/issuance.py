@@ -19,18 +19,20 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.approvals.models import ApprovalRequest
+from app.approvals.service import ApprovalService
 from app.audit.ledger import Actor, EventSubject, Ledger
 from app.clock import Clock
 from app.config_snapshot.generation import read_generation
 from app.config_snapshot.snapshot import ConfigSnapshot
 from app.db import committing
-from app.decision import outsiders
+from app.decision import approvals, outsiders
 from app.decision.policy import Decision, Grant, PolicyView, decide
-from app.decision.reasons import MAX_ACTIVE_REACHED, Reason
+from app.decision.reasons import MAX_ACTIVE_REACHED, NO_POLICY, UNKNOWN_SECRET, Reason
 from app.errors import Conflict, PolicyDenied
 from app.identity.claims import ref_problem
 from app.identity.workload import VerifiedToken, WorkloadIdentity
-from app.leases import activation, replay
+from app.leases import activation, claims, replay
 from app.leases.denials import EVERY_REFUSAL, RefusalGate
 from app.leases.guards import require_owner
 from app.leases.models import Lease, LeaseStatus, SeenToken
@@ -46,6 +48,8 @@ class LeaseRequest:
     secret: str
     ttl: timedelta | None = None
     idempotency_key: str | None = None
+    justification: str | None = None  # asks for a break-glass exception (docs/API.md)
+    approval: str | None = None  # claims this approved request
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +102,11 @@ class Issuance:
         config: ConfigSource = load_config,
         refusals: RefusalGate = EVERY_REFUSAL,
         source_address: str | None = None,
+        notify: bool = False,
     ) -> None:
         self._session = session
+        self._approvals = ApprovalService(session, clock, notify=notify)
+        self._notify = notify
         self._vault = vault
         self._clock = clock
         self._config = config
@@ -110,7 +117,10 @@ class Issuance:
         """One transaction on the caller's session (Vault is only called between them)."""
         return committing(self._session)
 
-    def request_lease(self, token: VerifiedToken, request: LeaseRequest) -> IssuedLease:
+    def request_lease(self, token: VerifiedToken, request: LeaseRequest) -> IssuedLease | ApprovalRequest:
+        """The lease, or the approval request it waits for (``202``: the token is not used up)."""
+        if request.approval is not None:
+            return self._claim(token, request)
         identity = token.identity
         actor = Actor("ci", identity.actor_id())
         with self._transaction() as session:
@@ -125,6 +135,18 @@ class Issuance:
                 session, identity, request, secret, policies, config.calendar, now, replaying=existing
             )
             decision = outsiders.for_requester(decision, identity, config.policies)  # docs/API.md, "Leases"
+            if existing is None:  # a replay's lease was approved when it was first granted
+                gated = approvals.gate(decision, policies, justification=request.justification)
+                if isinstance(gated, approvals.Pending):
+                    return self._approvals.open_request(
+                        identity,
+                        gated,
+                        secret=request.secret,
+                        justification=request.justification,
+                        requested_ttl=request.ttl,
+                        source_address=self._source_address,
+                        actor=actor,
+                    )
             if not decision.allowed or decision.grant is None or secret is None:
                 self._deny(session, identity, request, decision.reasons, actor)
             assert decision.grant is not None and secret is not None
@@ -140,8 +162,23 @@ class Issuance:
             except IntegrityError:
                 session.rollback()
                 self._refuse_duplicate(session, token, request, actor)
-            lease_id = lease.id
+        return self._issue(lease, secret, decision, token, actor, now, decided_at=config.generation)
 
+    def _issue(
+        self,
+        lease: Lease,
+        secret: SecretSpec,
+        decision: Decision,
+        token: VerifiedToken,
+        actor: Actor,
+        now: datetime,
+        *,
+        decided_at: int,
+        grant_details: dict[str, Any] | None = None,
+        on_grant: Callable[[Session, Lease], None] | None = None,
+    ) -> IssuedLease:
+        assert decision.grant is not None
+        lease_id = lease.id
         try:
             credential = self._vault.issue(
                 secret,
@@ -152,6 +189,9 @@ class Issuance:
             )
         except VaultError as error:
             activation.issue_failed(self._session, self._clock, lease_id, error)
+            if lease.approval_id is not None:
+                with self._transaction():
+                    self._approvals.reopen(lease.approval_id)
             raise
         activated = activation.activate(
             self._session,
@@ -161,9 +201,92 @@ class Issuance:
             credential,
             token,
             actor,
-            decided_at=config.generation,
+            decided_at=decided_at,
+            grant_details=grant_details,
+            on_grant=on_grant,
         )
         return IssuedLease(activated, credential.data)
+
+    # --- claiming an approved request ---------------------------------------------------------------
+
+    def _claim(self, token: VerifiedToken, request: LeaseRequest) -> IssuedLease:
+        """The one lease of an approved request: every check again, now, on the presenting token, except
+        what the approval covers (docs/API.md, "Approvals and break-glass")."""
+        assert request.approval is not None
+        identity = token.identity
+        actor = Actor("ci", identity.actor_id())
+        with self._transaction() as session:
+            now = self._clock.now()
+            approval = self._approvals.lock_for_claim(request.approval)
+            refusal = claims.refusal(approval, identity, request.secret, now)
+            if refusal is not None:
+                self._deny(session, identity, request, [refusal], actor)
+            config = self._config(session)
+            secret = config.secret(request.secret)
+            policy = config.policy(approval.policy)
+            ttl = request.ttl or claims.requested_ttl(approval)
+            decision = self._claim_decision(session, approval, identity, ttl, secret, policy, config, now)
+            if not decision.allowed or secret is None or policy is None or decision.grant is None:
+                self._deny(session, identity, request, decision.reasons, actor)
+            assert secret is not None and policy is not None and decision.grant is not None
+            if policy.max_active is not None:
+                self._hold_max_active(session, policy, identity, request, actor)
+            lease = self._write_ahead(session, token, request, secret, policy, decision, now)
+            lease.approval_id = approval.id
+            lease.break_glass = approval.kind == approvals.BREAK_GLASS
+            lease.max_expires_at = min(
+                lease.max_expires_at, decision.grant.latest_end or lease.max_expires_at
+            )
+            self._approvals.mark_used(approval, lease.id, actor)
+            approvers = self._approvals.approvals_of(approval.id)
+            details = claims.grant_details(approval, approvers)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                self._refuse_duplicate(session, token, request, actor)
+        announce = None
+        if lease.break_glass and self._notify:
+            announce = claims.announce_break_glass(self._clock, approval, approvers)
+        return self._issue(
+            lease,
+            secret,
+            decision,
+            token,
+            actor,
+            now,
+            decided_at=config.generation,
+            grant_details=details,
+            on_grant=announce,
+        )
+
+    def _claim_decision(
+        self,
+        session: Session,
+        approval: ApprovalRequest,
+        identity: WorkloadIdentity,
+        ttl: timedelta | None,
+        secret: SecretSpec | None,
+        policy: PolicyView | None,
+        config: ConfigSnapshot,
+        now: datetime,
+    ) -> Decision:
+        if secret is None:
+            return Decision.denied([Reason(UNKNOWN_SECRET, f"secret {approval.secret!r} is not known")])
+        if policy is None:
+            return Decision.denied([Reason(NO_POLICY, f"policy {approval.policy!r} no longer exists")])
+        return approvals.claim_decision(
+            claims.kind_of(approval),
+            identity,
+            ttl,
+            policy,
+            config.calendar.facts(policy, now),
+            now=now,
+            secret=secret.name,
+            active_count=count_live(session, policy.name) if policy.max_active is not None else 0,
+            ref_problem=ref_problem(identity),
+            source_address=self._source_address,
+        )
 
     def _decide(
         self,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.audit.ledger import Actor
 from app.clock import Clock
 from app.db import committing, make_session_factory
+from app.decision.approvals import CALENDAR_CODES
 from app.decision.policy import CalendarFacts, PolicyView, check_policy
 from app.decision.reasons import FREEZE_ACTIVE, NO_POLICY, Reason
 from app.identity.claims import ref_problem
@@ -64,6 +65,10 @@ def lease_reasons(lease: Lease, view: PolicyView | None, facts: CalendarFacts | 
     )
     if lease.secret not in view.secrets:
         reasons.append(Reason(NO_POLICY, f"the policy no longer names secret {lease.secret!r}", view.name))
+    if lease.break_glass:  # people excused its windows and freezes; the rest still binds it
+        reasons = [r for r in reasons if r.code not in CALENDAR_CODES]
+        if view.break_glass is None:
+            reasons.append(Reason(NO_POLICY, "the policy no longer allows break-glass", view.name))
     return reasons
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.audit.ledger import Actor, Ledger
 from app.clock import Clock
 from app.db import committing
+from app.decision.approvals import break_glass_renewal
 from app.decision.policy import Decision, renewal_decision
 from app.decision.reasons import NO_POLICY, Reason
 from app.errors import NotFound, PolicyDenied
@@ -125,6 +126,18 @@ def _renewal_decision(
     if policy is None:
         return Decision.denied([Reason(NO_POLICY, f"policy {lease.policy!r} no longer exists")])
     view = to_view(policy)
+    if lease.break_glass:  # its windows and freezes stay excused, its life capped (docs/API.md)
+        return break_glass_renewal(
+            identity,
+            ttl,
+            view,
+            Calendar.load(session).facts(view, now),
+            now=now,
+            secret=lease.secret,
+            issued_at=lease.issued_at,
+            ref_problem=ref_problem(identity),
+            source_address=source_address,
+        )
     return renewal_decision(
         identity,
         ttl,

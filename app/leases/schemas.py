@@ -4,9 +4,11 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.decision.approvals import MAX_JUSTIFICATION
 from app.schemas import Duration, Instant, Name, PageQuerySchema, StrictSchema, WholeMatch
 
 MIN_TTL_SECONDS = 5
+APPROVAL_ID = r"^apr_[A-Za-z0-9_-]{1,60}$"
 STATUSES = ("issuing", "active", "revoking", "expired", "released", "revoked", "failed")
 
 
@@ -21,6 +23,13 @@ class LeaseRequestSchema(StrictSchema):
     idempotency_key = fields.String(
         load_default=None,
         validate=WholeMatch(r"^[A-Za-z0-9._:@/-]{1,255}$", error="1-255 of A-Z a-z 0-9 . _ : @ / -"),
+    )
+    # Asks for a break-glass exception to the windows and freezes (docs/API.md, "Approvals and break-glass").
+    justification = fields.String(load_default=None, validate=validate.Length(1, MAX_JUSTIFICATION))
+    approval = fields.String(
+        load_default=None,
+        validate=WholeMatch(APPROVAL_ID, error="an approval request id, apr_..."),
+        metadata={"description": "Claim this approved request's one lease"},
     )
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from app.approvals.models import ApprovalRequest
 from app.audit.ledger import SYSTEM, Actor
 from app.clock import Clock
 from app.db import committing
@@ -60,18 +61,26 @@ class LeaseService:
         config: ConfigSource = load_config,
         refusals: RefusalGate = EVERY_REFUSAL,
         source_address: str | None = None,
+        notify: bool = False,
     ) -> None:
         """``source_address``: the requesting client's address, for policies' ``source_networks``
-        (``None``: no request, as for a scheduler job; such a policy then denies issuance and renewal)."""
+        (``None``: no request, as for a scheduler job; such a policy then denies issuance and renewal).
+        ``notify``: queue the approvals' notifications (a webhook is configured)."""
         self._session = session
         self._vault = vault
         self._clock = clock
         self._source_address = source_address
         self._issuance = Issuance(
-            session, vault, clock, config=config, refusals=refusals, source_address=source_address
+            session,
+            vault,
+            clock,
+            config=config,
+            refusals=refusals,
+            source_address=source_address,
+            notify=notify,
         )
 
-    def request_lease(self, token: VerifiedToken, request: LeaseRequest) -> IssuedLease:
+    def request_lease(self, token: VerifiedToken, request: LeaseRequest) -> IssuedLease | ApprovalRequest:
         return self._issuance.request_lease(token, request)
 
     def get_lease(self, lease_id: str, *, workload: WorkloadIdentity | None) -> Lease:

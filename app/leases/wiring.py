@@ -19,4 +19,5 @@ def lease_service() -> LeaseService:
         config=lambda _session: config_snapshot(),
         refusals=refusals,
         source_address=address,
+        notify=rt.settings.notify_webhook_url is not None,
     )

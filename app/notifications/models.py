@@ -14,7 +14,9 @@ class Notification(Base):
     retries) by the worker. Its payload never holds a secret value or a token."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notifications_delivered_at_next_attempt_at", "delivered_at", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event: Mapped[str] = mapped_column(String(64))

@@ -6,6 +6,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.decision.patterns import validate_pattern
+from app.policies.approval_rules import RULE_DOC, ApprovalRuleSchema, BreakGlassRuleSchema, to_response
 from app.schemas import Duration, Instant, Name, StrictSchema
 
 MAX_LIST = 100
@@ -113,6 +114,9 @@ class PolicyRequestSchema(StrictSchema):
     max_active = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(1, 100_000), strict=True
     )
+    # People approve every lease; people may approve an exception to the windows and freezes.
+    approval = fields.Nested(ApprovalRuleSchema, load_default=None, allow_none=True)
+    break_glass = fields.Nested(BreakGlassRuleSchema, load_default=None, allow_none=True)
 
     @validates_schema
     def _ttls(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -147,6 +151,8 @@ class PolicySchema(Schema):
     default_ttl = fields.Integer(attribute="default_ttl_seconds")
     max_ttl = fields.Integer(attribute="max_ttl_seconds")
     max_active = fields.Integer(allow_none=True)
+    approval = fields.Function(lambda p: to_response(p.approval), metadata=RULE_DOC)
+    break_glass = fields.Function(lambda p: to_response(p.break_glass), metadata=RULE_DOC)
     created_at = Instant()
     updated_at = Instant()
 

@@ -15,6 +15,7 @@ from app.config_store import ConfigStore
 from app.decision.policy import PolicyView
 from app.errors import BadRequest, Conflict
 from app.issuers.models import Issuer
+from app.policies.approval_rules import to_column, to_rule
 from app.policies.models import Policy
 from app.secrets.models import Secret
 from app.windows.models import Freeze, Window
@@ -58,6 +59,8 @@ def to_columns(values: Mapping[str, Any]) -> dict[str, Any]:
         "default_ttl_seconds": int(default_ttl.total_seconds()),
         "max_ttl_seconds": int(max_ttl.total_seconds()),
         "max_active": values.get("max_active"),
+        "approval": to_column(values.get("approval")),
+        "break_glass": to_column(values.get("break_glass")),
     }
 
 
@@ -82,6 +85,8 @@ def to_view(policy: Policy) -> PolicyView:
         require_protected_environment=policy.require_protected_environment,
         workflows=tuple(policy.workflows) if policy.workflows is not None else None,
         source_networks=tuple(policy.source_networks) if policy.source_networks is not None else None,
+        approval=to_rule(policy.approval),
+        break_glass=to_rule(policy.break_glass),
     )
 
 

@@ -21,12 +21,18 @@ def _service() -> TokenService:
 def create_token(body: dict[str, Any]) -> dict[str, Any]:
     max_ttl = runtime().settings.token_max_lifetime
     new = _service().create_token(
-        body["name"], body["role"], body["ttl"], actor=current_actor(), max_ttl=max_ttl
+        body["name"],
+        body["role"],
+        body["ttl"],
+        actor=current_actor(),
+        max_ttl=max_ttl,
+        ci_login=body["ci_login"],
     )
     record = crud.committed(new).record
     return {
         "name": record.name,
         "role": record.role,
+        "ci_login": record.ci_login,
         "created_at": record.created_at,
         "expires_at": record.expires_at,
         "token": new.token,

@@ -11,11 +11,14 @@ class TokenRequestSchema(StrictSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     # Missing: 90 days; at most TRANSOM_TOKEN_MAX_TTL (365 days by default), else 400.
     ttl = Duration(load_default=None, metadata={"description": "Lifetime; default 90 days"})
+    # The person's login on the CI platform (GitHub actor, GitLab user_login): never approves its own runs.
+    ci_login = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 255))
 
 
 class TokenSchema(Schema):
     name = fields.String()
     role = fields.String()
+    ci_login = fields.String(allow_none=True)
     created_at = Instant()
     expires_at = Instant(allow_none=True)
     last_used_at = Instant(allow_none=True)

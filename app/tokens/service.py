@@ -1,4 +1,4 @@
-"""Broker API tokens for admins and auditors: minted once, stored only as a SHA-256 digest.
+"""Broker API tokens for admins, auditors and approvers: minted once, stored only as a SHA-256 digest.
 
 Every token expires: 90 days unless asked otherwise, never later than the deployment's maximum
 (``TRANSOM_TOKEN_MAX_TTL``, 365 days by default). Its ``last_used_at`` is kept to the minute.
@@ -24,7 +24,7 @@ from app.errors import BadRequest, Conflict, NotFound
 from app.tokens.models import ApiToken
 
 TOKEN_PREFIX = "trn_"
-ROLES = ("admin", "auditor")
+ROLES = ("admin", "auditor", "approver")
 DEFAULT_TTL = timedelta(days=90)
 DEFAULT_MAX_TTL = timedelta(days=365)
 # last_used_at is written at most this often per token, so a busy token costs no write per request.
@@ -60,8 +60,10 @@ class TokenService:
         *,
         actor: Actor,
         max_ttl: timedelta = DEFAULT_MAX_TTL,
+        ci_login: str | None = None,
     ) -> NewToken:
-        """``ttl`` None means the default lifetime (90 days, or the maximum when that is shorter)."""
+        """``ttl`` None means the default lifetime (90 days, or the maximum when that is shorter).
+        ``ci_login``: the person's login on the CI platform, for the self-approval rule (docs/API.md)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         lifetime = token_lifetime(ttl, max_ttl)
@@ -71,6 +73,7 @@ class TokenService:
             name=name,
             role=role,
             token_hash=digest(plain),
+            ci_login=ci_login,
             created_at=now,
             expires_at=now + lifetime,
         )
@@ -79,7 +82,9 @@ class TokenService:
             self._session.flush()
         except IntegrityError:
             raise Conflict(f"a token named {name!r} already exists") from None
-        self._ledger.append("token.created", actor=actor, details={"name": name, "role": role})
+        self._ledger.append(
+            "token.created", actor=actor, details={"name": name, "role": role, "ci_login": ci_login}
+        )
         return NewToken(record, plain)
 
     def list_tokens(self, *, limit: int, before_id: int | None) -> Sequence[ApiToken]:

@@ -34,7 +34,7 @@ R = TypeVar("R")
 
 CSRF_FIELD = "csrf_token"
 SESSION_LIFETIME = timedelta(hours=12)
-READER_ROLES = ("admin", "auditor")
+READER_ROLES = ("admin", "auditor", "approver")
 
 
 class CsrfRejected(AppError):
