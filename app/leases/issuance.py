@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.approvals import metrics as approval_metrics
 from app.approvals.models import ApprovalRequest
 from app.approvals.service import ApprovalService
 from app.audit.ledger import Actor, EventSubject, Ledger
@@ -248,7 +249,7 @@ class Issuance:
         announce = None
         if lease.break_glass and self._notify:
             announce = claims.announce_break_glass(self._clock, approval, approvers)
-        return self._issue(
+        issued = self._issue(
             lease,
             secret,
             decision,
@@ -259,6 +260,9 @@ class Issuance:
             grant_details=details,
             on_grant=announce,
         )
+        if issued.lease.break_glass:
+            approval_metrics.break_glass_granted().labels(policy=issued.lease.policy).inc()
+        return issued
 
     def _claim_decision(
         self,

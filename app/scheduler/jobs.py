@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.approvals import jobs as approval_jobs
 from app.audit.ledger import SYSTEM
 from app.clock import Clock
 from app.db import transaction
@@ -273,3 +275,8 @@ def refresh_lease_gauges(sessions: sessionmaker[Session], clock: Clock) -> None:
     metrics = scheduler_metrics()
     metrics.leases_overdue.set(int(overdue or 0))
     metrics.set_active_by_policy(counts)
+
+
+def schedule_approval_jobs(scheduler: Any, rt: Any) -> None:
+    """The approvals' jobs (``app/approvals/jobs.py``: expiry, notifications), next to these."""
+    approval_jobs.schedule(scheduler, rt)

@@ -188,6 +188,7 @@ def configure(
         scheduler.add_job(
             job, "interval", seconds=INTERVALS[name], id=name, name=name.replace("_", " "), next_run_time=now
         )
+    jobs.schedule_approval_jobs(scheduler, rt)  # approvals' expiry and notifications (issue 15)
 
 
 SCHEDULER_OPTIONS: dict[str, Any] = {
