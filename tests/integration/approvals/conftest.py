@@ -23,9 +23,13 @@ class People:
         self.tokens[name] = self.broker.create("/v1/tokens", body)["token"]
         return self.tokens[name]
 
-    def decide(self, name: str, request_id: str, verdict: str = "approve", comment: str = "ok") -> TestResponse:
+    def decide(
+        self, name: str, request_id: str, verdict: str = "approve", comment: str = "ok"
+    ) -> TestResponse:
         return self.broker.client.post(
-            f"/v1/approvals/{request_id}/{verdict}", json={"comment": comment}, headers=bearer(self.tokens[name])
+            f"/v1/approvals/{request_id}/{verdict}",
+            json={"comment": comment},
+            headers=bearer(self.tokens[name]),
         )
 
     def read(self, name: str, request_id: str) -> TestResponse:
@@ -42,11 +46,15 @@ def people(broker: Broker) -> People:
 
 
 def require_approval(broker: Broker, **overrides: Any) -> None:
-    response = broker.admin("PUT", "/v1/policies/deploy-prod", policy_body(approval=APPROVAL, **overrides))
+    response = broker.admin(
+        "PUT", "/v1/policies/deploy-prod", policy_body(**{"approval": APPROVAL, **overrides})
+    )
     assert response.status_code == 200, response.get_json()
 
 
-def ask(broker: Broker, secret: str = "prod-vault-token", token: str | None = None, **body: Any) -> dict[str, Any]:
+def ask(
+    broker: Broker, secret: str = "prod-vault-token", token: str | None = None, **body: Any
+) -> dict[str, Any]:
     """A lease request that must wait: its 202 body's request."""
     response = broker.request_lease(secret, token, **body)
     assert response.status_code == 202, response.get_json()
