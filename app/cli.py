@@ -23,6 +23,7 @@ COMMANDS = {
     "leases": "app.admin.leases_command:leases",
     "windows": "app.admin.windows_command:windows",
     "audit": "app.admin.audit_command:audit",
+    "approvals": "app.admin.approvals_command:approvals",
     "db": "app.server_commands:db",
     "tokens": "app.server_commands:tokens",
     "serve": "app.server_commands:serve",

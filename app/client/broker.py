@@ -58,6 +58,38 @@ class LeaseView:
         return to_the_second(self.expires_at)
 
 
+@dataclass(frozen=True)
+class ApprovalView:
+    """A lease request that waits for people (``202``): what the client shows and polls."""
+
+    id: str
+    kind: str
+    status: str
+    secret: str
+    required: int
+    approvals: tuple[str, ...]
+    approvers: tuple[str, ...]
+    expires_at: str
+    end_reason: str | None
+
+    @classmethod
+    def from_json(cls, body: Any) -> ApprovalView:
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise Unavailable("the broker answered with something that is not an approval request")
+        approvals = [a.get("approver", "") for a in body.get("approvals") or [] if isinstance(a, dict)]
+        return cls(
+            id=body["id"],
+            kind=str(body.get("kind", "")),
+            status=str(body.get("status", "")),
+            secret=str(body.get("secret", "")),
+            required=int(body.get("required") or 0),
+            approvals=tuple(str(a) for a in approvals),
+            approvers=tuple(str(a) for a in body.get("approvers") or []),
+            expires_at=str(body.get("expires_at", "")),
+            end_reason=body.get("end_reason") if isinstance(body.get("end_reason"), str) else None,
+        )
+
+
 def to_the_second(instant: str) -> str:
     """``2026-12-01T10:00:00.123456Z`` as ``2026-12-01T10:00:00Z`` (cut, so an end is never overstated)."""
     head, dot, rest = instant.partition(".")
@@ -72,15 +104,34 @@ class BrokerClient:
         self._session = session
 
     def request_lease(
-        self, secret: str, token: str, *, ttl: str | None = None, idempotency_key: str | None = None
-    ) -> LeaseView:
+        self,
+        secret: str,
+        token: str,
+        *,
+        ttl: str | None = None,
+        idempotency_key: str | None = None,
+        justification: str | None = None,
+        approval: str | None = None,
+    ) -> LeaseView | ApprovalView:
+        """The lease, or (``202``) the approval request it waits for; ``approval`` claims an approved one."""
         body: dict[str, Any] = {"secret": secret}
-        if ttl is not None:
-            body["ttl"] = ttl
-        if idempotency_key is not None:
-            body["idempotency_key"] = idempotency_key
+        optional = {
+            "ttl": ttl,
+            "idempotency_key": idempotency_key,
+            "justification": justification,
+            "approval": approval,
+        }
+        body.update({key: value for key, value in optional.items() if value is not None})
         answer = self._call("POST", "/v1/leases", token, body, f"the lease of {secret!r}")
+        if isinstance(answer, dict) and isinstance(answer.get("approval"), dict) and "id" not in answer:
+            return ApprovalView.from_json(answer["approval"])
         return LeaseView.from_json(answer)
+
+    def show_approval(self, request_id: str, token: str) -> ApprovalView:
+        answer = self._call(
+            "GET", f"/v1/approvals/{request_id}", token, None, f"approval request {request_id}"
+        )
+        return ApprovalView.from_json(answer)
 
     def renew_lease(self, lease_id: str, token: str, *, ttl: str | None = None) -> LeaseView:
         body = {"ttl": ttl} if ttl is not None else {}

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 import requests
 
+from app.client.approval_wait import ApprovalWait
 from app.client.base_url import base_url_problem
 from app.client.broker import BrokerClient, LeaseView
 from app.client.errors import ClientError, LeaseEnded, UsageError
@@ -179,6 +180,20 @@ naming_options = [
         "--map", "maps", multiple=True, help="KEY=NAME or SECRET/KEY=NAME: the variable for one value."
     ),
 ]
+approval_options = [
+    click.option(
+        "--justification",
+        default=None,
+        help="Ask people for a break-glass exception to the policy's windows and freezes, saying why.",
+    ),
+    click.option(
+        "--approval-timeout",
+        default="30m",
+        show_default=True,
+        callback=_seconds,
+        help="How long to wait for people to approve a lease that needs it (then exit 3).",
+    ),
+]
 idempotency_option = click.option(
     "--idempotency-key", help="Retrying with the same key returns the same lease (docs/API.md, Leases)."
 )
@@ -203,6 +218,7 @@ def lease() -> None:
 @ttl_option
 @_with(naming_options)
 @idempotency_option
+@_with(approval_options)
 @click.option(
     "--grace",
     default="10s",
@@ -219,6 +235,8 @@ def exec_(
     env_prefix: tuple[str, ...],
     maps: tuple[str, ...],
     idempotency_key: str | None,
+    justification: str | None,
+    approval_timeout: float,
     grace: float,
     command: tuple[str, ...],
     **options: Any,
@@ -235,7 +253,14 @@ def exec_(
     naming = EnvNaming.parse(secrets, env_prefix, maps)
     plan = ExecPlan(secrets, command, naming, grace=grace, idempotency_key=idempotency_key)
     with _connect(options) as conn:
-        leases = LeaseSet(conn.broker, conn.tokens.token, conn.report, ttl=ttl)
+        leases = LeaseSet(
+            conn.broker,
+            conn.tokens.token,
+            conn.report,
+            ttl=ttl,
+            justification=justification,
+            approval_wait=ApprovalWait(approval_timeout, conn.broker.base_url),
+        )
         status = run_exec(plan, leases, conn.report, os.environ, _stdout)
     raise SystemExit(status)
 
@@ -245,6 +270,7 @@ def exec_(
 @ttl_option
 @_with(naming_options)
 @idempotency_option
+@_with(approval_options)
 @click.option(
     "--format",
     "fmt",
@@ -261,6 +287,8 @@ def request(
     env_prefix: tuple[str, ...],
     maps: tuple[str, ...],
     idempotency_key: str | None,
+    justification: str | None,
+    approval_timeout: float,
     fmt: str,
     **options: Any,
 ) -> None:
@@ -279,7 +307,14 @@ def request(
     if fmt == "github-env" and not os.environ.get("GITHUB_ENV"):
         raise UsageError("--format github-env needs $GITHUB_ENV (set by GitHub Actions in every step)")
     with _connect(options) as conn:
-        held = LeaseSet(conn.broker, conn.tokens.token, conn.report, ttl=ttl)
+        held = LeaseSet(
+            conn.broker,
+            conn.tokens.token,
+            conn.report,
+            ttl=ttl,
+            justification=justification,
+            approval_wait=ApprovalWait(approval_timeout, conn.broker.base_url),
+        )
         try:
             held.acquire(secrets, idempotency_key=idempotency_key, stop=lambda: False)
             variables = naming.environment(held.leases, os.environ)

@@ -10,11 +10,13 @@ remains.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.client.broker import BrokerClient, LeaseView
+from app.client.approval_wait import ApprovalWait, wait_for_approval
+from app.client.broker import ApprovalView, BrokerClient, LeaseView
 from app.client.errors import ClientError, Denied, LeaseEnded, Unavailable
 from app.client.report import Reporter
 
@@ -43,6 +45,8 @@ class LeaseSet:
         report: Reporter,
         *,
         ttl: str | None = None,
+        justification: str | None = None,
+        approval_wait: ApprovalWait | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -50,6 +54,8 @@ class LeaseSet:
         self._tokens = tokens
         self._report = report
         self._ttl = ttl
+        self._justification = justification  # asks for break-glass (docs/API.md)
+        self._approval_wait = approval_wait or ApprovalWait()
         self._monotonic = monotonic
         self._sleep = sleep
         self.held: list[Held] = []
@@ -71,9 +77,29 @@ class LeaseSet:
             if stop():
                 return False
             # The broker scopes a key to (workload, secret), so one key serves every secret of the job.
-            lease = self._broker.request_lease(
-                secret, self._tokens(index), ttl=self._ttl, idempotency_key=idempotency_key
+            answer = self._broker.request_lease(
+                secret,
+                self._tokens(index),
+                ttl=self._ttl,
+                idempotency_key=idempotency_key,
+                justification=self._justification,
             )
+            if isinstance(answer, ApprovalView):  # 202: people approve first, and we wait
+                waited = wait_for_approval(
+                    self._broker,
+                    functools.partial(self._tokens, index),
+                    self._report,
+                    answer,
+                    wait=self._approval_wait,
+                    ttl=self._ttl,
+                    monotonic=self._monotonic,
+                    sleep=self._sleep,
+                    stop=stop,
+                )
+                if waited is None:
+                    return False
+                answer = waited
+            lease = answer
             now = self._monotonic()
             held = Held(lease, index, expires_mono=now + lease.ttl)
             self.held.append(held)
