@@ -8,6 +8,7 @@ from __future__ import annotations
 from app.web import (  # noqa: F401  (each module registers its routes on the blueprint)
     error_pages,
     pages_admin,
+    pages_approvals,
     pages_audit,
     pages_calendar,
     pages_leases,
