@@ -21,6 +21,7 @@ from app.admin.config_file import KINDS, SINGULAR, Document, Entry
 from app.decision import windows as cal
 from app.freezes.schemas import FreezeRequestSchema
 from app.issuers.schemas import IssuerRequestSchema
+from app.policies.approval_rules import DEFAULT_TIMEOUT as DEFAULT_APPROVAL_TIMEOUT
 from app.policies.schemas import PolicyRequestSchema
 from app.policies.service import ALWAYS_WINDOW, DEFAULT_TTL_CAP
 from app.secrets.schemas import SecretRequestSchema
@@ -156,7 +157,23 @@ def _policy(data: Mapping[str, Any]) -> dict[str, Any]:
         "default_ttl": _seconds(data.get("default_ttl") or min(DEFAULT_TTL_CAP, max_ttl)),
         "max_ttl": _seconds(max_ttl),
         "max_active": data.get("max_active"),
+        "approval": _approval_rule(data.get("approval")),
+        "break_glass": _approval_rule(data.get("break_glass")),
     }
+
+
+def _approval_rule(rule: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``approval`` or ``break_glass`` with the broker's defaults filled in (a 30-minute timeout)."""
+    if rule is None:
+        return None
+    shown = {
+        "required": rule["required"],
+        "approvers": _set(rule.get("approvers")),
+        "timeout": _seconds(rule.get("timeout") or DEFAULT_APPROVAL_TIMEOUT),
+    }
+    if rule.get("max_ttl") is not None:
+        shown["max_ttl"] = _seconds(rule["max_ttl"])
+    return shown
 
 
 _FORMS: dict[str, tuple[Callable[[], Schema], Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
