@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,14 +51,6 @@ class Approver:
 
     def actor(self) -> Actor:
         return Actor(self.role, self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class PendingLease:
-    """What ``POST /v1/leases`` answers with ``202``: the request to approve."""
-
-    request: ApprovalRequest
-    votes: Sequence[ApprovalVote]
 
 
 PolicyLookup = Callable[[str], PolicyView | None]
@@ -342,10 +334,6 @@ class ApprovalService:
             .order_by(ApprovalVote.id)
         )
         return list(self._session.scalars(query))
-
-    def count(self, status: str) -> int:
-        query = select(func.count()).select_from(ApprovalRequest).where(ApprovalRequest.status == status)
-        return int(self._session.scalar(query) or 0)
 
 
 def _kind(request: ApprovalRequest) -> Kind:
