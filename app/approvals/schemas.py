@@ -49,7 +49,7 @@ class ApprovalSchema(Schema):
     decided_at = Instant(allow_none=True)
 
 
-class PendingLeaseSchema(Schema):
+class PendingApprovalSchema(Schema):
     """``202`` on ``POST /v1/leases``: the request people must approve first."""
 
     approval = fields.Nested(ApprovalSchema)

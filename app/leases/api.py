@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from app.approvals import queries as approval_queries
 from app.approvals.models import ApprovalRequest
-from app.approvals.schemas import PendingLeaseSchema
+from app.approvals.schemas import PendingApprovalSchema
 from app.auth import (
     current_caller,
     current_workload,
@@ -44,14 +44,14 @@ bp = Blueprint("leases", __name__, url_prefix="/v1/leases", description="Just-in
 @bp.response(201, IssuedLeaseSchema)
 @bp.alt_response(200, schema=IssuedLeaseSchema, description="An idempotent replay of an active lease")
 @bp.alt_response(
-    202, schema=PendingLeaseSchema, description="People must approve it first; the token is not used"
+    202, schema=PendingApprovalSchema, description="People must approve it first; the token is not used"
 )
 @problem_responses(bp, 400, 401, 403, 404, 409, 413, 415, 502, 503)
 def create_lease(body: dict[str, Any]) -> tuple[IssuedLease, int] | Response:
     issued = lease_service().request_lease(current_workload(), LeaseRequest(**body))
     if isinstance(issued, ApprovalRequest):
         shown = approval_queries.shown(db_session(), issued, config_snapshot())
-        return make_response(jsonify(PendingLeaseSchema().dump({"approval": shown})), 202)
+        return make_response(jsonify(PendingApprovalSchema().dump({"approval": shown})), 202)
     return issued, 200 if issued.replayed else 201
 
 

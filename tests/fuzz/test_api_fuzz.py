@@ -215,6 +215,12 @@ def scoped_document(role: str) -> dict[str, Any]:
             if not STATEFUL_SCOPE[role](f"{method.upper()} {path}"):
                 del item[method]
     document["paths"] = {path: item for path, item in document["paths"].items() if set(item) - {"parameters"}}
+    # The fixture's policy asks for no approval, so POST /v1/leases never answers 202 here; left in, the 202
+    # (an approval request, its id nested) is where schemathesis infers the link to GET /v1/leases/{lease_id}
+    # from, in place of the 201's, and the walk could never read the leases it obtains.
+    lease_requests = document["paths"].get("/v1/leases", {}).get("post")
+    if lease_requests is not None:
+        lease_requests["responses"].pop("202", None)
     return document
 
 
