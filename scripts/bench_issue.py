@@ -1,8 +1,16 @@
-"""Lease issuance through the HTTP API under gunicorn on PostgreSQL, beside direct Vault token creation.
+"""Lease issuance through the HTTP API under gunicorn on PostgreSQL, beside what a CI job would otherwise do.
 
-Both sides create the same kind of credential (an orphan Vault token with one policy) against the same
-OpenBao, at the same concurrency, in the same run. Figures are medians over several rounds, reported as
-leases/s, p50/p99 latency and the ratio to the direct baseline.
+Three clients obtain the same kind of credential (a Vault token with the ``deploy-prod`` policy) from the same
+OpenBao, at the same concurrency, in the same run:
+
+- Transom: ``POST /v1/leases`` with a CI ID token (verified, judged, written ahead, issued, activated);
+- the peer: OpenBao's own JWT auth method, configured like the benchmark's policy (``jwks_url`` of the same
+  issuer, ``bound_issuer``, ``bound_audiences``, ``bound_claims`` on ``repository`` and ``ref``), logged in
+  with the same kind of ID token;
+- direct: hvac ``create_orphan`` with the root token (no check at all: the floor).
+
+ID tokens are minted before timing. Figures are medians over several rounds: per second, p50/p99 latency,
+and Transom's ratios to the peer and to direct.
 
     PYTHONPATH=. .venv/bin/python scripts/bench_issue.py [--requests 400] [--rounds 3]
 """
@@ -215,6 +223,31 @@ def timed_run(
     return count / (time.perf_counter() - began), latencies
 
 
+JWT_MOUNT = "jwt-bench"
+JWT_ROLE = "bench"
+
+
+def configure_jwt_peer(vault: OpenBaoServer, issuer: OidcIssuer) -> None:
+    """OpenBao's JWT auth method as the CI job would use it, bound like the benchmark's Transom policy."""
+    vault.enable_auth("jwt", JWT_MOUNT)
+    client = vault.client()
+    client.write_data(
+        f"auth/{JWT_MOUNT}/config", data={"jwks_url": f"{issuer.url}/jwks", "bound_issuer": issuer.url}
+    )
+    client.write_data(
+        f"auth/{JWT_MOUNT}/role/{JWT_ROLE}",
+        data={
+            "role_type": "jwt",
+            "user_claim": "sub",
+            "bound_audiences": [issuer.audience],
+            "bound_claims": {"repository": "acme/payments", "ref": "refs/heads/main"},
+            "token_policies": ["deploy-prod"],
+            "token_ttl": "600s",
+            "token_max_ttl": "3600s",
+        },
+    )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -277,17 +310,21 @@ def main() -> None:
             ]
             for path, body in setup:
                 requests.post(url + path, json=body, headers=headers, timeout=10).raise_for_status()
+            configure_jwt_peer(vault, issuer)
 
             rows = []
             locks: dict[int, LockSampler] = {}
             peak: list[tuple[datetime, datetime]] = []  # the c=16 broker runs, for the log's lag
             for concurrency in (1, 16):
-                broker_runs, direct_runs = [], []
+                broker_runs, peer_runs, direct_runs = [], [], []
                 for _ in range(args.rounds):
-                    tokens = [
-                        issuer.mint(claims=issuer.github_claims(run_id=str(uuid.uuid4().int % 10**12)))
-                        for _ in range(args.requests)
-                    ]
+                    tokens, peer_tokens = (
+                        [
+                            issuer.mint(claims=issuer.github_claims(run_id=str(uuid.uuid4().int % 10**12)))
+                            for _ in range(args.requests)
+                        ]
+                        for _ in range(2)
+                    )
 
                     def lease(
                         http: requests.Session | hvac.Client, i: int, tokens: list[str] = tokens
@@ -311,12 +348,25 @@ def main() -> None:
                             meta={"bench": str(i)},
                         )
 
+                    def login(
+                        http: requests.Session | hvac.Client, i: int, tokens: list[str] = peer_tokens
+                    ) -> None:
+                        assert isinstance(http, requests.Session)
+                        response = http.post(
+                            f"{vault.addr}/v1/auth/{JWT_MOUNT}/login",
+                            json={"role": JWT_ROLE, "jwt": tokens[i]},
+                            timeout=30,
+                        )
+                        if response.status_code != 200:
+                            raise RuntimeError(f"login refused: {response.status_code} {response.text[:200]}")
+
                     began = datetime.now(UTC)
                     with LockSampler(database_url) as sampler:
                         broker_runs.append(timed_run(args.requests, concurrency, lease, requests.Session))
                     locks[concurrency] = sampler
                     if concurrency == 16:
                         peak.append((began, datetime.now(UTC)))
+                    peer_runs.append(timed_run(args.requests, concurrency, login, requests.Session))
                     direct_runs.append(
                         timed_run(
                             args.requests,
@@ -325,34 +375,55 @@ def main() -> None:
                             lambda: hvac.Client(url=vault.addr, token=vault.root_token),
                         )
                     )
-                rows.append((concurrency, broker_runs, direct_runs))
+                rows.append((concurrency, broker_runs, peer_runs, direct_runs))
             time.sleep(2)  # the sequencer's last batch and checkpoint of the peak run
             lag = log_lag(database_url, peak)
     finally:
         vault.stop()
         databases.drop_all()
 
-    print("### Lease issuance (token kind) vs direct OpenBao token creation\n")
+    print("### Lease issuance (token kind) vs OpenBao's JWT login vs direct token creation\n")
     print(
         f"{args.requests} requests per round, median of {args.rounds} rounds; "
-        f"gunicorn {args.workers} workers x {args.threads} threads on PostgreSQL; "
-        "the direct baseline is hvac `create_orphan` against the same OpenBao.\n"
+        f"gunicorn {args.workers} workers x {args.threads} threads on PostgreSQL; the peer is OpenBao's JWT "
+        "auth login (`bound_audiences`, `bound_claims` on `repository` and `ref`, `jwks_url`), direct is "
+        "hvac `create_orphan`, both against the same OpenBao; ID tokens minted before timing.\n"
     )
     print(
-        "| concurrency | broker leases/s | direct tokens/s | ratio | broker p50 ms | direct p50 ms | Δp50 ms "
-        "| broker p99 ms | direct p99 ms |"
+        "| concurrency | Transom leases/s | peer logins/s | direct tokens/s | Transom/peer | Transom/direct "
+        "| Transom p50 ms | peer p50 ms | direct p50 ms | Δp50 vs peer ms | Transom p99 ms | peer p99 ms |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for concurrency, broker_runs, direct_runs in rows:
-        b_rate = statistics.median(r for r, _ in broker_runs)
-        d_rate = statistics.median(r for r, _ in direct_runs)
-        b_p50 = statistics.median(percentile(lat, 0.5) for _, lat in broker_runs)
-        d_p50 = statistics.median(percentile(lat, 0.5) for _, lat in direct_runs)
-        b_p99 = statistics.median(percentile(lat, 0.99) for _, lat in broker_runs)
-        d_p99 = statistics.median(percentile(lat, 0.99) for _, lat in direct_runs)
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    summary: dict[int, tuple[float, float, float, float]] = {}
+    for concurrency, broker_runs, peer_runs, direct_runs in rows:
+        b_rate, p_rate, d_rate = (
+            statistics.median(r for r, _ in runs) for runs in (broker_runs, peer_runs, direct_runs)
+        )
+        b_p50, p_p50, d_p50 = (
+            statistics.median(percentile(lat, 0.5) for _, lat in runs)
+            for runs in (broker_runs, peer_runs, direct_runs)
+        )
+        b_p99, p_p99 = (
+            statistics.median(percentile(lat, 0.99) for _, lat in runs) for runs in (broker_runs, peer_runs)
+        )
+        summary[concurrency] = (b_rate, p_rate, b_p50, p_p50)
         print(
-            f"| {concurrency} | {b_rate:.0f} | {d_rate:.0f} | {b_rate / d_rate:.2f}x | {b_p50:.1f} | "
-            f"{d_p50:.1f} | {b_p50 - d_p50:+.1f} | {b_p99:.1f} | {d_p99:.1f} |"
+            f"| {concurrency} | {b_rate:.0f} | {p_rate:.0f} | {d_rate:.0f} | {b_rate / p_rate:.2f}x | "
+            f"{b_rate / d_rate:.2f}x | {b_p50:.1f} | {p_p50:.1f} | {d_p50:.1f} | {b_p50 - p_p50:+.1f} | "
+            f"{b_p99:.1f} | {p_p99:.1f} |"
+        )
+    print(
+        "\nTransom/peer p50 ratio: "
+        + ", ".join(f"c={c}: {b_p50 / p_p50:.1f}x" for c, (_, _, b_p50, p_p50) in summary.items())
+    )
+    if 1 in summary and 16 in summary:
+        b_rate16, p_rate16, _, _ = summary[16]
+        _, _, b_p50_1, p_p50_1 = summary[1]
+        print(
+            f"\nAcceptance: throughput at c=16 {b_rate16 / p_rate16:.2f}x the login "
+            f"({'meets' if b_rate16 >= 0.5 * p_rate16 else 'MISSES'} >= 0.5x); p50 at c=1 "
+            f"{b_p50_1 - p_p50_1:+.1f} ms over the login's "
+            f"({'meets' if b_p50_1 <= p_p50_1 + 3.0 else 'MISSES'} <= +3 ms)"
         )
     print(
         "\nRequests in a database transaction, and of those waiting on any lock (pg_stat_activity, "
