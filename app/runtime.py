@@ -107,4 +107,5 @@ def _hvac_backend(settings: Settings, sessions: sessionmaker[Session]) -> Secret
         timeout=settings.vault_timeout_seconds,
         token_role=settings.vault_token_role,
         token_claims=lambda: token_claims(sessions),  # crash recovery: what the leases table claims
+        defer_token_leases=True,  # no listing of the role's leases on the request path (issue 14)
     )

@@ -20,7 +20,8 @@ Decisions per kind (docs/API.md, "Secrets (admin)"):
   ``explicit_max_ttl`` = the latest instant the lease can reach (docs/API.md, "Leases"); the token cannot
   renew itself (``transom-token-guard``); ``default`` policy kept;
   ``meta={"transom_lease", "transom_secret"}``, ``display_name="transom-<lease id>"``. Handle: the accessor
-  and the token's Vault lease id; renew by accessor, revoke by that lease (only the role's), both idempotent.
+  and the token's Vault lease id (or, deferred, its issue time: ``role_tokens``); renew by accessor, revoke by
+  that lease (only the role's), both idempotent.
 - ``dynamic``: read at ``path``; a response without a lease id is refused (Transom could never revoke it).
   The Vault lease is renewed to the lease time right away (``sys/leases/renew/<id>``), so the credential ends
   with the Transom lease where the engine supports it; if that renewal fails, the fresh lease is revoked
@@ -90,6 +91,8 @@ class HvacBackend:
     itself up (expired or revoked), after which the operation is retried once. Re-login reuses ``secret_id``,
     so the AppRole role must allow it (``secret_id_num_uses=0`` or enough uses). ``timeout`` (seconds) bounds
     each request; ``verify`` is False, True or a CA bundle path; ``approle_mount``: where AppRole is mounted.
+    ``defer_token_leases``: a token's handle names its Vault lease by issue time, found when it is revoked
+    (``role_tokens``): two Vault calls per issue instead of a listing that grows with the live tokens.
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class HvacBackend:
         approle_mount: str = "approle",
         token_role: str = "transom-lease",  # noqa: S107 - a role name, not a secret
         token_claims: Callable[[], TokenClaims] | None = None,
+        defer_token_leases: bool = False,
     ) -> None:
         if bool(token) == bool(role_id and secret_id) or bool(role_id) != bool(secret_id):
             raise ValueError("give either token, or role_id and secret_id")
@@ -112,7 +116,7 @@ class HvacBackend:
         self._role_id = role_id
         self._secret_id = secret_id
         self._login_path = f"auth/{vault_path(approle_mount)}/login"
-        self._tokens = RoleTokens(self._call, token_role)
+        self._tokens = RoleTokens(self._call, token_role, deferred=defer_token_leases)
         self._token_claims = token_claims
         self._token = token
         self._relogin_deadline: float | None = None  # monotonic; None: no proactive re-login needed

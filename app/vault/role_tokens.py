@@ -5,11 +5,16 @@ What Vault enforces, per config/vault/transom-broker.hcl (verified against OpenB
 - Issue: ``auth/token/create/<role>`` without sudo: the role's ``allowed_policies`` bound every token (a
   ``super-admin`` policy is refused by Vault), ``orphan=true`` keeps the CI token alive when the broker's own
   login token ends (a non-orphan answer is revoked and refused).
-- Each token has a Vault lease ``auth/token/create/<role>/h...``. The broker finds it right after issue: it
-  looks the fresh token up by value (``auth/token/lookup``: only a holder of the token can) for its
-  ``issue_time``, lists the role's leases (LIST with sudo on exactly that prefix) and looks up the ones it
-  has not seen (``sys/leases/lookup``, ``lease_id`` restricted to the prefix): Vault stamps the token and its
-  lease with the same ``issue_time``. The handle stores that lease id beside the accessor.
+- Each token has a Vault lease ``auth/token/create/<role>/h...`` (an HMAC of the token under Vault's own
+  salt: the broker cannot compute it). Vault stamps the token and its lease with the same ``issue_time``,
+  which the broker reads right after issue by looking the fresh token up by value (``auth/token/lookup``:
+  only a holder of the token can). The lease itself is found by listing the role's leases (LIST with sudo on
+  exactly that prefix) and looking up the ones not seen yet (``sys/leases/lookup``, ``lease_id`` restricted
+  to the prefix). The listing grows with the number of live tokens, so ``deferred=True`` (the broker's
+  choice, issue 14) keeps it off the request path: the handle then stores a *pending reference*,
+  ``auth/token/create/<role>/@<issue_time>`` (``@`` is never in a lease key), and the listing happens only
+  when a token must be revoked or recovery sweeps, once for many (the process remembers every lease's issue
+  time). ``deferred=False`` finds the lease at issue, as before.
 - Revoke: ``sys/leases/revoke/auth/token/create/<role>/*``: a path only the role's tokens live under, so an
   unrelated token cannot be revoked. Renew: ``auth/token/renew-accessor`` (Vault refuses to renew a token
   through ``sys/leases``). OpenBao renews a role's token up to the ROLE's ``token_explicit_max_ttl``, not the
@@ -46,13 +51,19 @@ from app.vault.wire import granted, seconds, section, vault_path
 Call = Callable[..., dict[str, Any]]  # HvacBackend._call: (method, path, body=None, *, label=None)
 
 
+PENDING = "@"  # a handle's lease reference "<prefix>/@<issue_time>": the lease is found when needed
+
+
 class RoleTokens:
-    def __init__(self, call: Call, role: str) -> None:
+    def __init__(self, call: Call, role: str, *, deferred: bool = False) -> None:
         self._call = call
         self.role = vault_path(role)
         self._prefix = f"auth/token/create/{self.role}"
+        self._deferred = deferred
         self._issue_times: dict[str, str] = {}  # lease key -> issue_time, of the leases seen so far
+        self._keys: dict[str, str] = {}  # issue_time -> lease key, the same leases
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()  # one listing at a time; the others then find its results
 
     def policies(self) -> TokenRolePolicies:
         role = section(self._call("GET", f"auth/token/roles/{self.role}"), "data")
@@ -82,7 +93,7 @@ class RoleTokens:
         try:
             if auth.get("orphan") is not True:  # a child of the login token would die with it
                 raise VaultRejected("role_not_orphan", f"token role {self.role!r} must set orphan=true")
-            key = self._lease_of(token)
+            key = self._pending(token) if self._deferred else self._lease_of(token)
         except VaultError:
             with contextlib.suppress(VaultError):  # never leave a token Transom cannot find again
                 self._call("POST", "auth/token/revoke", {"token": token}, label="auth/token/revoke")
@@ -97,7 +108,14 @@ class RoleTokens:
         if handle.lease_id is None:  # a row from before issue 18: by accessor (not in the shipped policy)
             self._call("POST", "auth/token/revoke-accessor", {"accessor": handle.accessor})
             return
-        self._revoke_lease(handle.lease_id)
+        issue_time = self._pending_issue_time(handle.lease_id)
+        if issue_time is None:
+            self._revoke_lease(handle.lease_id)
+            return
+        key = self._key_issued_at(issue_time)
+        if key is None:  # no lease of the role was issued then: the token has ended (expired or revoked)
+            raise VaultRejected("not_found", "the token's Vault lease is gone")
+        self._revoke_lease(f"{self._prefix}/{key}")
 
     def _revoke_lease(self, lease: str) -> None:
         if not lease.startswith(f"{self._prefix}/"):
@@ -113,11 +131,14 @@ class RoleTokens:
                 "recovery_deferred",
                 f"{claims.unsettled} token lease(s) hold a token without its Vault lease id; recovery waits",
             )
+        pending = {t for t in map(self._pending_issue_time, claims.keys) if t is not None}
         revoked = 0
         for key in keys:
             lease = f"{self._prefix}/{key}"
             if lease in claims.keys:
                 continue
+            if pending and self._issue_time(key) in pending:
+                continue  # claimed by a lease whose handle names it by issue time
             if claims.spare_after is not None:
                 issued = self._issue_time(key)
                 if issued is None or _parse_instant(issued) >= claims.spare_after:
@@ -128,12 +149,36 @@ class RoleTokens:
 
     # -- finding a token's Vault lease ---------------------------------------------------------------------
 
-    def _lease_of(self, token: str) -> str:
+    def _token_issue_time(self, token: str) -> str:
         body = self._call("POST", "auth/token/lookup", {"token": token}, label="auth/token/lookup")
-        info = section(body, "data")
-        issue_time = info.get("issue_time")
-        if not isinstance(issue_time, str):
+        issue_time = section(body, "data").get("issue_time")
+        if not isinstance(issue_time, str) or not issue_time:
             raise VaultUnavailable("bad_response", "Vault's token lookup lacks its issue time")
+        return issue_time
+
+    def _pending(self, token: str) -> str:
+        return f"{self._prefix}/{PENDING}{self._token_issue_time(token)}"
+
+    def _pending_issue_time(self, reference: str) -> str | None:
+        """The issue time a pending reference names; None for a Vault lease id."""
+        head, _, issue_time = reference.rpartition(f"/{PENDING}")
+        return issue_time if head == self._prefix and issue_time else None
+
+    def _key_issued_at(self, issue_time: str) -> str | None:
+        """The role's lease issued at ``issue_time``: remembered, or found by one listing for everyone."""
+        key = self._keys.get(issue_time)
+        if key is not None:
+            return key
+        with self._refreshing:
+            key = self._keys.get(issue_time)  # another thread's listing may have found it meanwhile
+            if key is None:
+                for listed in self._list():
+                    self._issue_time(listed)
+                key = self._keys.get(issue_time)
+        return key
+
+    def _lease_of(self, token: str) -> str:
+        issue_time = self._token_issue_time(token)
         found = [key for key in self._list() if self._issue_time(key) == issue_time]
         if len(found) != 1:
             raise VaultUnavailable(
@@ -152,7 +197,7 @@ class RoleTokens:
         keys = [str(k) for k in section(body, "data").get("keys") or []]
         with self._lock:  # forget leases that are gone
             for gone in set(self._issue_times) - set(keys):
-                del self._issue_times[gone]
+                self._keys.pop(self._issue_times.pop(gone), None)
         return keys
 
     def _issue_time(self, key: str) -> str | None:
@@ -171,6 +216,7 @@ class RoleTokens:
         if isinstance(issue_time, str):
             with self._lock:
                 self._issue_times[key] = issue_time
+                self._keys[issue_time] = key
             return issue_time
         return None
 

@@ -25,9 +25,11 @@ path "auth/token/create/transom-lease" {
 path "auth/token/roles/transom-lease" {
   capabilities = ["read"]
 }
-# Right after issue, find the new token's Vault lease: look the token up by value (only a holder of the token
-# can; it does not use up num_uses), list the role's leases and read their issue times (lease_id restricted
-# to the role). The same listing serves crash recovery.
+# Right after issue, the broker looks the new token up by value (only a holder of the token can; it does not
+# use up num_uses) for its issue time, which Vault also stamps on the token's lease. The lease id itself (an
+# HMAC under Vault's own salt) is found only when the token must be revoked, and by crash recovery: list the
+# role's leases and read their issue times (lease_id restricted to the role). That listing grows with the
+# live tokens, so it stays off the request path (issue 14; docs/ARCHITECTURE.md, "The flow of a lease").
 path "auth/token/lookup" {
   capabilities = ["update"]
 }
