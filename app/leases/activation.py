@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit.ledger import SYSTEM, Actor, Ledger
 from app.clock import Clock
-from app.config_snapshot.generation import read_generation
+from app.config_snapshot.models import GENERATION_ROW_ID, ConfigGeneration
 from app.config_snapshot.snapshot import ConfigSnapshot
 from app.db import committing
 from app.decision.reasons import FREEZE_ACTIVE, UNKNOWN_SECRET, Reason
@@ -26,6 +27,22 @@ from app.instants import format_instant
 from app.leases import ending, reevaluation, replay
 from app.leases.models import Lease, LeaseStatus
 from app.vault.port import IssuedCredential, SecretBackend, VaultError, VaultRejected
+
+LEASES = cast(Table, Lease.__table__)
+_SHARED_GENERATION = (
+    select(ConfigGeneration.generation)
+    .where(ConfigGeneration.id == GENERATION_ROW_ID)
+    .with_for_update(read=True)
+    .scalar_subquery()
+)
+_ACTIVATE = (  # built once: each execution binds only its values
+    update(LEASES)
+    .where(LEASES.c.id == bindparam("lease_id"), LEASES.c.status == LeaseStatus.ISSUING)
+    .values(
+        {key: bindparam(f"new_{key}") for key in ("status", "vault_accessor", "vault_lease_id", "updated_at")}
+    )
+    .returning(_SHARED_GENERATION)
+)
 
 
 def issue_failed(session: Session, clock: Clock, lease_id: str, error: VaultError) -> None:
@@ -70,12 +87,7 @@ def activate(
     details; ``on_grant`` runs in the granting transaction (a break-glass lease's notification)."""
     try:
         with committing(session):
-            lease = _mark_active(session, clock, lease_id, credential)
-            # Every configuration change bumps the generation row, which holds it exclusively until it
-            # commits; reading it shared orders this step against them: a change committed before it shows
-            # in the generation read here, and one committed after it finds this lease active and
-            # re-evaluates it. (Lock order: lease rows, then the generation row.)
-            generation = read_generation(session, shared_lock=True)
+            lease, generation = _mark_active(session, clock, lease_id, credential)
             reasons = _reasons_if_changed(session, clock, lease, decided_at, generation)
             if reasons:
                 session.rollback()  # the activation with it
@@ -95,24 +107,33 @@ def activate(
     )
 
 
-def _mark_active(session: Session, clock: Clock, lease_id: str, credential: IssuedCredential) -> Lease:
-    # One conditional UPDATE: if crash recovery already took this row over (it waits a minute for
-    # that), the credential must not be handed out.
-    activated = session.execute(
-        update(Lease)
-        .where(Lease.id == lease_id, Lease.status == LeaseStatus.ISSUING)
-        .values(
-            status=LeaseStatus.ACTIVE,
-            vault_accessor=credential.handle.accessor,
-            vault_lease_id=credential.handle.lease_id,
-            updated_at=clock.now(),
-        )
-    )
-    if activated.rowcount != 1:  # type: ignore[attr-defined]
+def _mark_active(
+    session: Session, clock: Clock, lease_id: str, credential: IssuedCredential
+) -> tuple[Lease, int]:
+    """Mark the row active and read the configuration generation, in one statement.
+
+    A conditional UPDATE: if crash recovery already took this row over (it waits a minute for that), the
+    credential must not be handed out. Its RETURNING reads the generation row shared (``FOR SHARE`` on
+    PostgreSQL; SQLite has one writer at a time, which orders the same way). Every configuration change bumps
+    that row and holds it exclusively until it commits, so a change committed before this step shows in the
+    generation read here, and one committed after it finds this lease active and re-evaluates it. The lease
+    row is locked by the UPDATE before the RETURNING list reads the generation (lock order: lease rows, then
+    the generation row)."""
+    values = {
+        "status": LeaseStatus.ACTIVE,
+        "vault_accessor": credential.handle.accessor,
+        "vault_lease_id": credential.handle.lease_id,
+        "updated_at": clock.now(),
+    }
+    parameters = {f"new_{key}": value for key, value in values.items()}
+    generation = session.execute(_ACTIVATE, {"lease_id": lease_id, **parameters}).scalar_one_or_none()
+    if generation is None:
         raise LookupError(f"lease {lease_id} is no longer being issued")
     lease = session.get(Lease, lease_id)  # in the session since the write-ahead step
     assert lease is not None
-    return lease
+    for key, value in values.items():  # what the row now holds, without a flush to write it again
+        set_committed_value(lease, key, value)
+    return lease, int(generation)
 
 
 def _record_grant(

@@ -37,6 +37,7 @@ from app.leases import activation, claims, replay
 from app.leases.denials import EVERY_REFUSAL, RefusalGate
 from app.leases.guards import require_owner
 from app.leases.models import Lease, LeaseStatus, SeenToken
+from app.leases.write_ahead import insert_write_ahead
 from app.policies.models import Policy
 from app.vault.port import SecretBackend, SecretSpec, VaultError
 from app.windows.calendar import Calendar
@@ -157,8 +158,9 @@ class Issuance:
             if policy.max_active is not None:
                 self._hold_max_active(session, policy, identity, request, actor)
 
-            lease = self._write_ahead(session, token, request, secret, policy, decision, now)
+            lease, seen = self._write_ahead(session, token, request, secret, policy, decision, now)
             try:
+                insert_write_ahead(session, lease, seen)
                 session.commit()
             except IntegrityError:
                 session.rollback()
@@ -232,7 +234,8 @@ class Issuance:
             assert secret is not None and policy is not None and decision.grant is not None
             if policy.max_active is not None:
                 self._hold_max_active(session, policy, identity, request, actor)
-            lease = self._write_ahead(session, token, request, secret, policy, decision, now)
+            lease, seen = self._write_ahead(session, token, request, secret, policy, decision, now)
+            session.add_all([seen, lease])
             lease.approval_id = approval.id
             lease.break_glass = approval.kind == approvals.BREAK_GLASS
             lease.max_expires_at = min(
@@ -372,7 +375,8 @@ class Issuance:
         policy: PolicyView,
         decision: Decision,
         now: datetime,
-    ) -> Lease:
+    ) -> tuple[Lease, SeenToken]:
+        """The ``issuing`` row and the token's single-use record, not yet in the session."""
         grant = decision.grant
         assert grant is not None
         identity = token.identity
@@ -398,13 +402,12 @@ class Issuance:
             runner_id=identity.runner_id,
             pipeline_id=identity.pipeline_id,
             source_address=self._source_address,
+            break_glass=False,
             revoke_attempts=0,
             created_at=now,
             updated_at=now,
         )
-        session.add(SeenToken(replay_key=token.replay_key, lease_id=lease.id, expires_at=token.expires_at))
-        session.add(lease)
-        return lease
+        return lease, SeenToken(replay_key=token.replay_key, lease_id=lease.id, expires_at=token.expires_at)
 
     def _refuse_duplicate(
         self, session: Session, token: VerifiedToken, request: LeaseRequest, actor: Actor
