@@ -37,6 +37,21 @@ from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
 
 SECRET = "prod-vault-token"
+# Nested steps of one POST /v1/leases: (what, file suffix, function); cumulative times, so steps nest.
+PHASES = (
+    ("the whole request (Flask test client)", "flask/app.py", "wsgi_app"),
+    ("verify the ID token (auth.py)", "app/auth.py", "_verify_workload"),
+    ("the lease operation (Issuance.request_lease)", "app/leases/issuance.py", "request_lease"),
+    ("  Vault call and activation (Issuance._issue)", "app/leases/issuance.py", "_issue"),
+    ("    Vault: token create + lookup (HvacBackend.issue)", "app/vault/hvac_backend.py", "issue"),
+    ("    activation transaction (activation.activate)", "app/leases/activation.py", "activate"),
+    ("  of all steps: SQLAlchemy commits (Session.commit)", "sqlalchemy/orm/session.py", "commit"),
+    (
+        "response: schema dump and JSON (flask-smorest)",
+        "flask_smorest/response.py",
+        "_prepare_response_content",
+    ),
+)
 
 
 class Counters:
@@ -68,7 +83,7 @@ class Counters:
                 counters.vault[f"{request.method} {re.sub(r'/h[0-9a-f]{20,}', '/h…', path)}"] += 1
             return send(adapter, request, *args, **kwargs)
 
-        requests.adapters.HTTPAdapter.send = counted_send  # type: ignore[method-assign]
+        requests.adapters.HTTPAdapter.send = counted_send  # type: ignore[method-assign,assignment]
 
 
 def _shape(statement: str) -> str:
@@ -133,7 +148,9 @@ def main() -> None:
         databases.drop_all()
 
     n = args.leases
-    print(f"## One lease, in-process ({n} leases, token kind, PostgreSQL, OpenBao dev; {args.live} live before)\n")
+    print(
+        f"## One lease, in-process ({n} leases, token kind, PostgreSQL, OpenBao; {args.live} live before)\n"
+    )
     print(f"- wall {wall / n * 1000:.2f} ms per lease; Python CPU {cpu / n * 1000:.2f} ms per lease")
     statements = sum(counters.statements.values())
     print(f"- SQL statements per lease: {statements / n:.1f}; commits per lease: {counters.commits / n:.1f}")
@@ -144,6 +161,23 @@ def main() -> None:
         print(f"    {count / n:4.1f}  {path}")
 
     stats = pstats.Stats(profiler)
+    profiled_total = 0.0
+    phases: list[tuple[str, float]] = []
+    for label, suffix, function in PHASES:
+        cumulative = max(
+            (
+                ct
+                for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()  # type: ignore[attr-defined]
+                if name == function and filename.replace("\\", "/").endswith(suffix)
+            ),
+            default=0.0,
+        )
+        profiled_total = profiled_total or cumulative
+        phases.append((label, cumulative))
+    print("\n## Steps (cProfile cumulative: share of the request, scaled to the unprofiled wall)\n")
+    for label, cumulative in phases:
+        share = cumulative / profiled_total if profiled_total else 0.0
+        print(f"- {label}: {share:.0%} ≈ {share * wall / n * 1000:.1f} ms")
     by_package: Counter[str] = Counter()
     for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         by_package[_package(filename)] += tottime
