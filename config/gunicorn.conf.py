@@ -35,7 +35,10 @@ _database = os.environ.get("TRANSOM_DATABASE_URL", "")
 _on_postgres = _database.startswith("postgresql")
 
 bind = os.environ.get("TRANSOM_BIND", "127.0.0.1:8080")
-workers = int(os.environ.get("TRANSOM_WORKERS", str(min(4, multiprocessing.cpu_count() * 2))))
+# One process per core (at most 4): measured on 2 cores with PostgreSQL, 4 processes x 8 threads issued
+# 46-52 leases/s at c=16 against 74-76 for 2 x 8, the extra processes only contending for the same cores
+# (docs/BENCHMARKS.md, "Serving").
+workers = int(os.environ.get("TRANSOM_WORKERS", str(min(4, multiprocessing.cpu_count()))))
 if _embedded:
     if "TRANSOM_WORKERS" in os.environ and workers != 1:
         raise SystemExit(

@@ -46,11 +46,7 @@ PHASES = (
     ("    Vault: token create + lookup (HvacBackend.issue)", "app/vault/hvac_backend.py", "issue"),
     ("    activation transaction (activation.activate)", "app/leases/activation.py", "activate"),
     ("  of all steps: SQLAlchemy commits (Session.commit)", "sqlalchemy/orm/session.py", "commit"),
-    (
-        "response: schema dump and JSON (flask-smorest)",
-        "flask_smorest/response.py",
-        "_prepare_response_content",
-    ),
+    ("response: the schema's dump (marshmallow)", "marshmallow/schema.py", "dump"),
 )
 
 
