@@ -32,7 +32,8 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.vault.port import (
@@ -51,6 +52,8 @@ from app.vault.wire import granted, seconds, section, vault_path
 Call = Callable[..., dict[str, Any]]  # HvacBackend._call: (method, path, body=None, *, label=None)
 
 
+CLOCK_MARGIN = timedelta(seconds=30)  # how far this process's clock may be from Vault's
+LOOKUP_THREADS = 8  # leases looked up at once when a listing finds many unknown ones
 PENDING = "@"  # a handle's lease reference "<prefix>/@<issue_time>": the lease is found when needed
 
 
@@ -64,6 +67,7 @@ class RoleTokens:
         self._keys: dict[str, str] = {}  # issue_time -> lease key, the same leases
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()  # one listing at a time; the others then find its results
+        self._listed_at: datetime | None = None  # when the latest complete listing began (this clock)
 
     def policies(self) -> TokenRolePolicies:
         role = section(self._call("GET", f"auth/token/roles/{self.role}"), "data")
@@ -165,15 +169,24 @@ class RoleTokens:
         return issue_time if head == self._prefix and issue_time else None
 
     def _key_issued_at(self, issue_time: str) -> str | None:
-        """The role's lease issued at ``issue_time``: remembered, or found by one listing for everyone."""
+        """The role's lease issued at ``issue_time``: remembered, or found by one listing for everyone.
+
+        A lease exists from its token's creation until the token ends, and a complete listing (every key
+        looked up) that began after ``issue_time`` saw it if it was still there; so a lease issued before the
+        latest such listing (by a margin for the clocks) and not remembered has ended, and is not listed for
+        again: revoking many tokens Vault has already expired costs one listing, not one each."""
         key = self._keys.get(issue_time)
         if key is not None:
             return key
+        issued = _parse_instant(issue_time)
         with self._refreshing:
             key = self._keys.get(issue_time)  # another thread's listing may have found it meanwhile
-            if key is None:
-                for listed in self._list():
-                    self._issue_time(listed)
+            if key is None and not (self._listed_at is not None and issued < self._listed_at - CLOCK_MARGIN):
+                began = datetime.now(UTC)
+                unknown = [k for k in self._list() if k not in self._issue_times]
+                with ThreadPoolExecutor(LOOKUP_THREADS) as pool:
+                    list(pool.map(self._issue_time, unknown))
+                self._listed_at = began
                 key = self._keys.get(issue_time)
         return key
 
