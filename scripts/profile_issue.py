@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--leases", type=int, default=300)
     parser.add_argument("--live", type=int, default=0, help="leases issued (and kept live) before timing")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--dump", type=Path, help="also write cProfile's statistics here (pstats format)")
     args = parser.parse_args()
 
     databases = PostgresDatabases()
@@ -157,6 +158,8 @@ def main() -> None:
         print(f"    {count / n:4.1f}  {path}")
 
     stats = pstats.Stats(profiler)
+    if args.dump:
+        stats.dump_stats(args.dump)
     profiled_total = 0.0
     phases: list[tuple[str, float]] = []
     for label, suffix, function in PHASES:
