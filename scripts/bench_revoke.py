@@ -37,7 +37,7 @@ from app.scheduler.revocations import REVOKE_THREADS
 from app.vault.hvac_backend import HvacBackend
 from tests.integration.scheduler.lease_seeding import TOKEN_SPEC, seed_leases
 from tests.support.databases import PostgresDatabases
-from tests.support.openbao import DEPLOY_PROD_HCL, DEPLOY_PROD_POLICY, OpenBaoServer
+from tests.support.openbao import OpenBaoServer
 from tests.support.processes import transom_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,11 +234,11 @@ def main() -> None:
     args = parser.parse_args()
 
     vault = OpenBaoServer()
-    vault.start()
     databases = PostgresDatabases()
     rows: list[Row] = []
     try:
-        vault.write_policy(DEPLOY_PROD_POLICY, DEPLOY_PROD_HCL)
+        # The suite's baseline: the deploy-prod policy, the token role leases go through, the log's key.
+        vault.ensure_baseline(None)
         scenarios = [(f"expiring over {args.spread:.0f} s", args.spread)]
         if not args.no_burst:
             scenarios.append(("all expiring at once", 0.0))
