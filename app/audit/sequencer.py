@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
 CHECKPOINT_INTERVAL = timedelta(seconds=1)
 POLL_SECONDS = 0.2  # the queue is looked at this often when idle: integration within a second of commit
+GAUGE_SECONDS = 1.0  # the log's gauges (three counting queries) are read again at most this often
 ERROR_SLEEP = 1.0
 # pg_try_advisory_xact_lock's key: "tlog" in ASCII, a number no other part of Transom uses.
 SEQUENCER_LOCK_KEY = 0x746C6F67
@@ -211,6 +213,7 @@ class Sequencer:
         self._origin = origin
         self._stop = stop
         self._metrics = metrics
+        self._gauges_due = 0.0  # time.monotonic() at which the gauges are next read
 
     def run(self) -> None:
         log.info("ledger sequencer started")
@@ -223,8 +226,9 @@ class Sequencer:
         try:
             batch = integrate_batch(self._sessions, self._clock, metrics=self._metrics)
             publish_checkpoint(self._sessions, self._signer, self._clock, self._origin, metrics=self._metrics)
-            if self._metrics is not None:
+            if self._metrics is not None and time.monotonic() >= self._gauges_due:
                 refresh_gauges(self._sessions, self._clock, self._metrics)
+                self._gauges_due = time.monotonic() + GAUGE_SECONDS
         except Exception:
             log.exception("the ledger's sequencer failed; trying again in %.0f s", ERROR_SLEEP)
             return ERROR_SLEEP
