@@ -51,6 +51,17 @@ class Connection:
     tokens: TokenProvider
     report: Reporter
 
+    def lease_set(self, ttl: str | None, justification: str | None, approval_timeout: float) -> LeaseSet:
+        """The leases one command holds, waiting on an approval by itself when the broker answers 202."""
+        return LeaseSet(
+            self.broker,
+            self.tokens.token,
+            self.report,
+            ttl=ttl,
+            justification=justification,
+            approval_wait=ApprovalWait(approval_timeout, self.broker.base_url),
+        )
+
 
 def _connection_options(command: F, *, per: str = "--secret") -> F:
     options = [
@@ -253,14 +264,7 @@ def exec_(
     naming = EnvNaming.parse(secrets, env_prefix, maps)
     plan = ExecPlan(secrets, command, naming, grace=grace, idempotency_key=idempotency_key)
     with _connect(options) as conn:
-        leases = LeaseSet(
-            conn.broker,
-            conn.tokens.token,
-            conn.report,
-            ttl=ttl,
-            justification=justification,
-            approval_wait=ApprovalWait(approval_timeout, conn.broker.base_url),
-        )
+        leases = conn.lease_set(ttl, justification, approval_timeout)
         status = run_exec(plan, leases, conn.report, os.environ, _stdout)
     raise SystemExit(status)
 
@@ -307,14 +311,7 @@ def request(
     if fmt == "github-env" and not os.environ.get("GITHUB_ENV"):
         raise UsageError("--format github-env needs $GITHUB_ENV (set by GitHub Actions in every step)")
     with _connect(options) as conn:
-        held = LeaseSet(
-            conn.broker,
-            conn.tokens.token,
-            conn.report,
-            ttl=ttl,
-            justification=justification,
-            approval_wait=ApprovalWait(approval_timeout, conn.broker.base_url),
-        )
+        held = conn.lease_set(ttl, justification, approval_timeout)
         try:
             held.acquire(secrets, idempotency_key=idempotency_key, stop=lambda: False)
             variables = naming.environment(held.leases, os.environ)
