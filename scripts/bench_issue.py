@@ -40,6 +40,7 @@ import psycopg
 import requests
 from sqlalchemy.engine import make_url
 
+from scripts.cpu_accounting import LOAD_GENERATOR, OTHER, CpuAccount
 from tests.support.databases import PostgresDatabases
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import OpenBaoServer
@@ -49,7 +50,8 @@ from tests.support.processes import free_port, transom_env
 @contextmanager
 def broker_process(
     database_url: str, vault: OpenBaoServer, *, workers: int = 2, threads: int = 8
-) -> Iterator[tuple[str, dict[str, str]]]:
+) -> Iterator[tuple[str, dict[str, str], int]]:
+    """`transom serve` on a free port: (its URL, its environment, its process group)."""
     env = transom_env(database_url, vault, workers=str(workers), threads=str(threads))
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server process
@@ -69,7 +71,7 @@ def broker_process(
                     break
             except requests.RequestException:
                 time.sleep(0.2)
-        yield url, env
+        yield url, env, server.pid
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -133,14 +135,15 @@ class LockSampler:
 
 
 @contextmanager
-def sequencer_process(env: dict[str, str]) -> Iterator[None]:
-    """`transom worker`: the log's sequencer (and the other jobs) as a deployment runs it, beside the API."""
+def sequencer_process(env: dict[str, str]) -> Iterator[int]:
+    """`transom worker`: the log's sequencer (and the other jobs) as a deployment runs it, beside the API;
+    yields its process group."""
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
     worker = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker"], env=env, stdout=log, stderr=log, start_new_session=True
     )
     try:
-        yield
+        yield worker.pid
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
@@ -248,6 +251,27 @@ def configure_jwt_peer(vault: OpenBaoServer, issuer: OidcIssuer) -> None:
     )
 
 
+SERVE = "Transom (`transom serve`)"
+WORKER = "`transom worker` (sequencer)"
+CPU_GROUPS = (SERVE, WORKER, "OpenBao", "PostgreSQL", LOAD_GENERATOR, OTHER)
+
+
+def print_cpu_costs(costs: dict[tuple[str, int], list[dict[str, float]]]) -> None:
+    """CPU milliseconds per request by process, Transom's runs beside the peer's (medians over rounds)."""
+    print(
+        "\nCPU per request, by process (ms of CPU time, user + system, from `/proc`; median of the rounds): "
+        "the machine's 2 cores serve every process at once, so these costs bound the throughput.\n"
+    )
+    columns = sorted(costs)
+    print("| process | " + " | ".join(f"{who} c={c}" for who, c in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for group in CPU_GROUPS:
+        cells = [statistics.median(run.get(group, 0.0) for run in costs[key]) for key in columns]
+        print(f"| {group} | " + " | ".join(f"{cell:.2f}" for cell in cells) + " |")
+    totals = [statistics.median(sum(run.values()) for run in costs[key]) for key in columns]
+    print("| **all** | " + " | ".join(f"**{total:.2f}**" for total in totals) + " |")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -273,9 +297,14 @@ def main() -> None:
     try:
         with (
             OidcIssuer() as issuer,
-            broker_process(database_url, vault, workers=args.workers, threads=args.threads) as (url, env),
-            sequencer_process(env),
+            broker_process(database_url, vault, workers=args.workers, threads=args.threads) as (
+                url,
+                env,
+                server_group,
+            ),
+            sequencer_process(env) as worker_group,
         ):
+            ours = {SERVE: server_group, WORKER: worker_group}
             admin = subprocess.run(
                 [sys.executable, "-m", "app.cli", "tokens", "create", "--name", "bench", "--role", "admin"],
                 env=env,
@@ -313,6 +342,7 @@ def main() -> None:
             configure_jwt_peer(vault, issuer)
 
             rows = []
+            cpu_costs: dict[tuple[str, int], list[dict[str, float]]] = {}
             locks: dict[int, LockSampler] = {}
             peak: list[tuple[datetime, datetime]] = []  # the c=16 broker runs, for the log's lag
             for concurrency in (1, 16):
@@ -361,12 +391,15 @@ def main() -> None:
                             raise RuntimeError(f"login refused: {response.status_code} {response.text[:200]}")
 
                     began = datetime.now(UTC)
-                    with LockSampler(database_url) as sampler:
+                    with LockSampler(database_url) as sampler, CpuAccount(ours) as cpu:
                         broker_runs.append(timed_run(args.requests, concurrency, lease, requests.Session))
                     locks[concurrency] = sampler
+                    cpu_costs.setdefault(("Transom", concurrency), []).append(cpu.per_request(args.requests))
                     if concurrency == 16:
                         peak.append((began, datetime.now(UTC)))
-                    peer_runs.append(timed_run(args.requests, concurrency, login, requests.Session))
+                    with CpuAccount(ours) as cpu:
+                        peer_runs.append(timed_run(args.requests, concurrency, login, requests.Session))
+                    cpu_costs.setdefault(("peer", concurrency), []).append(cpu.per_request(args.requests))
                     direct_runs.append(
                         timed_run(
                             args.requests,
@@ -425,6 +458,7 @@ def main() -> None:
             f"{b_p50_1 - p_p50_1:+.1f} ms over the login's "
             f"({'meets' if b_p50_1 <= p_p50_1 + 3.0 else 'MISSES'} <= +3 ms)"
         )
+    print_cpu_costs(cpu_costs)
     print(
         "\nRequests in a database transaction, and of those waiting on any lock (pg_stat_activity, "
         "`wait_event_type = 'Lock'`, sampled every 5 ms, last round; a `transom worker` sequencing the log "
