@@ -7,6 +7,7 @@ Who commits a session is one rule, in docs/ARCHITECTURE.md ("Who changes lease s
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -63,9 +65,27 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     # hide_parameters: a logged database error must not carry the statement's values.
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
-    )
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
+    event.listen(engine, "checkout", _refuse_dead_connection)
+    return engine
+
+
+def _refuse_dead_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Replace a pooled connection the server has ended, as ``pool_pre_ping`` would, without its round trip.
+
+    An idle connection in the pool has nothing to read: the server sends nothing unasked. So a socket that
+    is readable (or hung up) at checkout holds the server's goodbye (a restart, ``pg_terminate_backend``, an
+    idle timeout) and the connection is dead; the pool then discards it and connects again. Each request
+    checks a connection out twice (its transactions release it around the Vault call), so the ping's two
+    round trips were a fifth of a lease's database traffic (docs/BENCHMARKS.md, issue 14)."""
+    if dbapi_connection.closed or dbapi_connection.broken or _readable(dbapi_connection.fileno()):
+        raise DisconnectionError("the database server has closed this pooled connection")
+
+
+def _readable(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

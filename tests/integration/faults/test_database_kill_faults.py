@@ -3,7 +3,7 @@
 The point is made deterministic with a lock: a connection of the test's own holds a row the request needs,
 the request waits for it inside its transaction, and the test kills the waiting backend. The request must
 answer a clear 503 problem, leave no credential at Vault that no row knows, and the next request must work
-(``pool_pre_ping`` replaces dead pooled connections).
+(the pool replaces dead pooled connections at checkout: ``app.db``).
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def test_connections_killed_while_the_vault_call_is_in_flight_cost_nothing(
     postgres_url: str, vault: OpenBaoServer, oidc_issuer: OidcIssuer, backends: Backends
 ) -> None:
     """No transaction is held across a Vault call: killing every connection of the broker meanwhile only
-    kills idle pooled ones, which ``pool_pre_ping`` replaces, and the lease is granted as usual."""
+    kills idle pooled ones, which the pool replaces at checkout, and the lease is granted as usual."""
     with FaultyProxy(vault.port) as proxy:
         app = make_app(postgres_url, vault, vault_addr=proxy.addr)
         try:
