@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
-from jwt import PyJWS
-from jwt.exceptions import DecodeError, InvalidSignatureError, PyJWTError
+from jwt.exceptions import PyJWTError
 
 from app.clock import Clock
 from app.decision.reasons import (
@@ -59,6 +58,8 @@ class _Parsed:
     alg: str
     kid: str | None
     iss: str
+    signing_input: bytes  # header.payload, as signed
+    signature: bytes
 
 
 class TokenVerifier:
@@ -68,7 +69,6 @@ class TokenVerifier:
         self._issuers = issuers
         self._jwks = jwks
         self._clock = clock
-        self._jws = PyJWS(algorithms=sorted(ALLOWED_ALGORITHMS), options={"enforce_minimum_key_length": True})
 
     def verify(self, token: str, *, at: datetime | None = None) -> VerifiedToken:
         """The verified token, or :class:`TokenRejected` / :class:`IssuerUnavailable`.
@@ -88,19 +88,23 @@ class TokenVerifier:
         return _guarded(_accept, parsed, config, now)
 
     def _check_signature(self, parsed: _Parsed, key: SigningKey) -> None:
+        """PyJWT's algorithm verifies the segments ``_parse`` already decoded strictly (``PyJWS.decode``
+        would parse and decode the whole token again: a tenth of a lease's CPU, docs/BENCHMARKS.md)."""
         bound = key.for_algorithm(parsed.alg)  # the key decides which algorithms it verifies
         if bound is None:
             raise TokenRejected(BAD_SIGNATURE, f"the token's algorithm {parsed.alg} does not suit its key")
+        algorithm = bound.Algorithm
         try:
-            self._jws.decode_complete(parsed.raw, key=bound, algorithms=[bound.algorithm_name])
-        except InvalidSignatureError:
-            raise TokenRejected(BAD_SIGNATURE, "the signature does not verify") from None
-        except DecodeError:
-            raise TokenRejected(MALFORMED_TOKEN, "the token could not be parsed") from None
+            public_key = algorithm.prepare_key(bound.key)
+            if algorithm.check_key_length(public_key) is not None:  # e.g. RSA under 2048 bits
+                raise TokenRejected(BAD_SIGNATURE, "the issuer's key is too short to be trusted")
+            valid = algorithm.verify(parsed.signing_input, public_key, parsed.signature)
         except PyJWTError:  # the key does not suit the algorithm (curve, size)
             raise TokenRejected(
                 BAD_SIGNATURE, "the signature cannot be verified with the issuer's key"
             ) from None
+        if not valid:
+            raise TokenRejected(BAD_SIGNATURE, "the signature does not verify")
 
 
 def _guarded(step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -125,7 +129,7 @@ def _parse(token: str) -> _Parsed:
         raise TokenRejected(MALFORMED_TOKEN, "a JWS has exactly three dot-separated segments")
     header = _json_segment(segments[0], "header")
     payload = _json_segment(segments[1], "payload")
-    _b64url(segments[2], "signature")
+    signature = _b64url(segments[2], "signature")
 
     alg = header.get("alg")
     if not isinstance(alg, str):
@@ -144,7 +148,8 @@ def _parse(token: str) -> _Parsed:
         raise TokenRejected(UNKNOWN_ISSUER, "the token names no issuer")
     if not isinstance(iss, str):
         raise TokenRejected(MALFORMED_TOKEN, "the token's iss is not a string")
-    return _Parsed(token, header, payload, alg, kid, iss)
+    signing_input = f"{segments[0]}.{segments[1]}".encode("ascii")  # the alphabet only, checked above
+    return _Parsed(token, header, payload, alg, kid, iss, signing_input, signature)
 
 
 def _b64url(segment: str, name: str) -> bytes:
