@@ -7,9 +7,9 @@ transaction. It is installed at start-up by ``app.db.install_session_listeners``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import Table, inspect, select, update
 from sqlalchemy.orm import Session
 
 from app.config_snapshot.models import GENERATION_ROW_ID, ConfigGeneration
@@ -23,15 +23,17 @@ CONFIG_MODELS = (Issuer, Secret, Window, Freeze, Policy)
 # take the generation lock while the freeze row is held, the opposite order of an admin's freeze change.)
 BOOKKEEPING = frozenset({"last_enforced_start"})
 
+_GENERATIONS = cast(Table, ConfigGeneration.__table__)
+# Built once, on the table (no ORM entity to compile): every request reads it (issue 14).
+_READ = select(_GENERATIONS.c.generation).where(_GENERATIONS.c.id == GENERATION_ROW_ID)
+_READ_SHARED = _READ.with_for_update(read=True)
+
 
 def read_generation(session: Session, *, shared_lock: bool = False) -> int:
     """The generation; with ``shared_lock``, the row is also held shared until the transaction ends
     (``FOR SHARE`` on PostgreSQL): no configuration change can commit meanwhile, and one not yet committed
     is waited for and then read. SQLite has one writer at a time, which orders the same way."""
-    query = select(ConfigGeneration.generation).where(ConfigGeneration.id == GENERATION_ROW_ID)
-    if shared_lock:
-        query = query.with_for_update(read=True)
-    return int(session.execute(query).scalar_one())
+    return int(session.execute(_READ_SHARED if shared_lock else _READ).scalar_one())
 
 
 def bump_generation(session: Session) -> None:

@@ -139,9 +139,10 @@ def _mark_active(
 def _record_grant(
     ledger: Ledger, lease: Lease, token: VerifiedToken, actor: Actor, extra: Mapping[str, Any] | None
 ) -> None:
-    ledger.append(
+    ledger.insert(
         "lease.granted",
         actor=actor,
+        subject=ending.lease_facts(lease),
         decision="allow",
         details={
             "identity": token.identity.to_dict(),
@@ -151,7 +152,6 @@ def _record_grant(
             "ttl": lease.ttl_seconds,
             **(extra or {}),
         },
-        **ending.lease_facts(lease),
     )
 
 
