@@ -20,9 +20,10 @@ LOAD_GENERATOR = "load generator (this script)"
 OTHER = "everything else on the machine"
 
 
-def _processes() -> dict[int, tuple[str, int, int]]:
-    """pid -> (command name, process group, CPU ticks in user and system mode) of every process now."""
-    seen: dict[int, tuple[str, int, int]] = {}
+def _processes() -> dict[tuple[int, int], tuple[str, int, int]]:
+    """(pid, start time) -> (command name, process group, CPU ticks in user and system mode) of every process
+    now. The start time tells a reused pid apart; the name may change (a kernel worker names its task)."""
+    seen: dict[tuple[int, int], tuple[str, int, int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -30,10 +31,10 @@ def _processes() -> dict[int, tuple[str, int, int]]:
             text = (entry / "stat").read_text()
         except OSError:
             continue  # ended meanwhile
-        # "pid (comm) state ppid pgrp ... utime stime": comm may hold spaces, so split after its ')'.
+        # "pid (comm) state ppid pgrp ... utime stime ... starttime": comm may hold spaces: split after ")".
         comm = text[text.index("(") + 1 : text.rindex(")")]
         fields = text[text.rindex(")") + 2 :].split()
-        seen[int(entry.name)] = (comm, int(fields[2]), int(fields[11]) + int(fields[12]))
+        seen[(int(entry.name), int(fields[19]))] = (comm, int(fields[2]), int(fields[11]) + int(fields[12]))
     return seen
 
 
@@ -46,7 +47,7 @@ class CpuAccount:
 
     def __init__(self, groups: dict[str, int]) -> None:
         self._groups = {pgid: name for name, pgid in groups.items()}
-        self._before: dict[int, tuple[str, int, int]] = {}
+        self._before: dict[tuple[int, int], tuple[str, int, int]] = {}
         self.seconds: Counter[str] = Counter()
         self.others: Counter[str] = Counter()  # OTHER's seconds by command name
 
@@ -66,9 +67,9 @@ class CpuAccount:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for pid, (comm, pgid, ticks) in _processes().items():
-            earlier = self._before.get(pid)
-            spent = ticks - (earlier[2] if earlier is not None and earlier[0] == comm else 0)
+        for (pid, started), (comm, pgid, ticks) in _processes().items():
+            earlier = self._before.get((pid, started))
+            spent = ticks - (earlier[2] if earlier is not None else 0)
             if spent > 0:
                 group = self._group(pid, comm, pgid)
                 self.seconds[group] += spent / TICKS
