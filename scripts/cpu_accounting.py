@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from pathlib import Path
+
+from tests.support.processes import proc_stats
 
 TICKS = os.sysconf("SC_CLK_TCK")
 LOAD_GENERATOR = "load generator (this script)"
@@ -23,19 +24,10 @@ OTHER = "everything else on the machine"
 def _processes() -> dict[tuple[int, int], tuple[str, int, int]]:
     """(pid, start time) -> (command name, process group, CPU ticks in user and system mode) of every process
     now. The start time tells a reused pid apart; the name may change (a kernel worker names its task)."""
-    seen: dict[tuple[int, int], tuple[str, int, int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue  # ended meanwhile
-        # "pid (comm) state ppid pgrp ... utime stime ... starttime": comm may hold spaces: split after ")".
-        comm = text[text.index("(") + 1 : text.rindex(")")]
-        fields = text[text.rindex(")") + 2 :].split()
-        seen[(int(entry.name), int(fields[19]))] = (comm, int(fields[2]), int(fields[11]) + int(fields[12]))
-    return seen
+    return {
+        (pid, int(fields[19])): (name, int(fields[2]), int(fields[11]) + int(fields[12]))
+        for pid, name, fields in proc_stats()
+    }
 
 
 class CpuAccount:

@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.openbao import OpenBaoServer
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def proc_stats() -> Iterator[tuple[int, str, list[str]]]:
+    """Every live process's ``/proc/<pid>/stat`` (Linux): its pid, its command name, and the fields after the
+    name (``[0]`` state, ``[1]`` ppid, ``[2]`` process group, ``[11]``/``[12]`` user/system ticks, ``[19]``
+    start time). The name may hold spaces and parentheses, so the fields are split after its last ')'."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        name, _, rest = text.partition("(")[2].rpartition(")")
+        yield int(entry.name), name, rest.split()
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ from tests.e2e.scheduler.worker_processes import PROJECT_ROOT, TRANSOM, WorkerPr
 from tests.support.databases import PostgresDatabases
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.openbao import DATABASE_MOUNT, DATABASE_ROLE, OpenBaoServer
-from tests.support.processes import free_port
+from tests.support.processes import free_port, proc_stats
 from tests.support.soak.options import GUNICORN_WORKERS, PG_PARAMS, SECRETS
 
 
@@ -38,18 +38,7 @@ def rss_kib(pid: int) -> int | None:
 
 def child_pids(pid: int) -> list[int]:
     """The live children of ``pid``, by scanning /proc (gunicorn's workers of its master)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields_after_comm = stat.rsplit(")", 1)[1].split()
-        if int(fields_after_comm[1]) == pid:
-            found.append(int(entry.name))
-    return sorted(found)
+    return sorted(child for child, _name, fields in proc_stats() if int(fields[1]) == pid)
 
 
 class ApiServer:
