@@ -25,11 +25,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import requests.adapters
 from sqlalchemy import event
 
 from app import create_app
 from app.runtime import runtime_of
+from app.vault.transport import PooledAdapter
 from tests.integration.conftest import create_broker_token
 from tests.support.broker import Broker
 from tests.support.databases import PostgresDatabases
@@ -70,16 +70,16 @@ class Counters:
             if self.counting:
                 self.commits += 1
 
-        send = requests.adapters.HTTPAdapter.send
+        send = PooledAdapter.request
         counters = self
 
-        def counted_send(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            if counters.counting and str(request.url).startswith(vault_addr):
-                path = str(request.url)[len(vault_addr) :].split("?", 1)[0]
-                counters.vault[f"{request.method} {re.sub(r'/h[0-9a-f]{20,}', '/h…', path)}"] += 1
-            return send(adapter, request, *args, **kwargs)
+        def counted_send(adapter: PooledAdapter, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if counters.counting:
+                path = url.split("?", 1)[0]
+                counters.vault[f"{method} {re.sub(r'/h[0-9a-f]{20,}', '/h…', path)}"] += 1
+            return send(adapter, method, url, *args, **kwargs)
 
-        requests.adapters.HTTPAdapter.send = counted_send  # type: ignore[method-assign,assignment]
+        PooledAdapter.request = counted_send  # type: ignore[method-assign,assignment]
 
 
 def _shape(statement: str) -> str:

@@ -1,13 +1,14 @@
-"""``SecretBackend`` against a real Vault/OpenBao, through hvac. The only module that imports hvac.
+"""``SecretBackend`` against a real Vault/OpenBao, through an hvac adapter (``transport``: hvac's adapter
+interface over one urllib3 pool per process; it and this module are the only ones that import hvac).
 
-How it talks to Vault: hvac's ``RawAdapter`` (session, base URL, namespace, ``X-Vault-Request`` header) with
-explicit HTTP paths, one per operation, so the code reads like ``config/vault/transom-broker.hcl``, typed.
-hvac's high-level helpers are left aside on purpose: their stubs are mostly untyped, their exceptions do not
-say the HTTP status (405/412 end up as ``UnexpectedError``) and their messages echo Vault's response text.
-Every request goes through ``_send``/``_request``, which map transport errors and HTTP statuses to
-``VaultUnavailable`` or ``VaultRejected`` with a fixed, scrubbed message. The adapter is built without a
-token and each request carries one explicitly, so an AppRole re-login on one thread never races a request on
-another, and hvac never picks up ``VAULT_TOKEN`` or ``~/.vault-token`` from the environment.
+How it talks to Vault: explicit HTTP paths, one per operation, so the code reads like
+``config/vault/transom-broker.hcl``, typed. hvac's high-level helpers are left aside on purpose: their stubs
+are mostly untyped, their exceptions do not say the HTTP status (405/412 end up as ``UnexpectedError``) and
+their messages echo Vault's response text. Every request goes through ``_send``/``_request``, which map
+transport errors and HTTP statuses to ``VaultUnavailable`` or ``VaultRejected`` with a fixed, scrubbed
+message. The adapter is built without a token and each request carries one explicitly, so an AppRole
+re-login on one thread never races a request on another, and nothing is read from ``VAULT_TOKEN`` or
+``~/.vault-token``.
 
 Decisions per kind (docs/API.md, "Secrets (admin)"):
 
@@ -35,17 +36,11 @@ asks ``token_claims``, wired by the runtime from the leases table, which Vault l
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final, assert_never
-
-import hvac.adapters
-import hvac.exceptions
-import requests
-import requests.adapters
 
 from app.vault.port import (
     IssuedCredential,
@@ -58,6 +53,7 @@ from app.vault.port import (
     VaultUnavailable,
 )
 from app.vault.role_tokens import RoleTokens
+from app.vault.transport import PooledAdapter, TransportError, VaultResponse
 from app.vault.wire import granted, require, seconds, section, vault_path
 
 POOL_SIZE: Final = 16  # the broker serves requests on threads; one pooled connection per thread
@@ -121,20 +117,12 @@ class HvacBackend:
         self._token = token
         self._relogin_deadline: float | None = None  # monotonic; None: no proactive re-login needed
         self._login_lock = threading.Lock()
-        session = requests.Session()
-        pool = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
-        session.mount("http://", pool)
-        session.mount("https://", pool)
-        _settle_environment(session, url, verify)
-        self._session = session
-        # token=None: each request names its token. verify: the adapter takes the session's when truthy,
-        # so a CA bundle path stays a path; bool() only satisfies the stub.
-        self._http = hvac.adapters.RawAdapter(
-            base_uri=url, token=None, session=session, namespace=namespace, verify=bool(verify)
+        self._http = PooledAdapter(
+            url, timeout=timeout, pool_size=POOL_SIZE, namespace=namespace, verify=verify
         )
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def __enter__(self) -> HvacBackend:
         return self
@@ -344,39 +332,22 @@ class HvacBackend:
 
     def _request(
         self, method: str, path: str, token: str | None, body: dict[str, Any] | None, operation: str
-    ) -> requests.Response:
+    ) -> VaultResponse:
         headers = {"X-Vault-Token": token} if token else None
         try:
-            return self._http.request(
-                method,
-                f"/v1/{path}",
-                headers=headers,
-                raise_exception=False,
-                json=body,
-                timeout=self._timeout,
-            )
-        except requests.Timeout as exc:
-            raise VaultUnavailable("timeout", f"Vault did not answer in time: {operation}") from exc
-        except requests.ConnectionError as exc:
-            raise VaultUnavailable("connection_error", f"cannot reach Vault: {operation}") from exc
-        except (requests.RequestException, hvac.exceptions.VaultError) as exc:
-            raise VaultUnavailable("request_error", f"request to Vault failed: {operation}") from exc
+            return self._http.request(method, f"/v1/{path}", headers=headers, json=body)
+        except TransportError as exc:
+            message = {
+                "timeout": f"Vault did not answer in time: {operation}",
+                "connection_error": f"cannot reach Vault: {operation}",
+            }.get(exc.error_class, f"request to Vault failed: {operation}")
+            raise VaultUnavailable(exc.error_class, message) from exc
 
 
-def _mentions_gone(response: requests.Response) -> bool:
+def _mentions_gone(response: VaultResponse) -> bool:
     try:
         errors = response.json().get("errors")
     except (ValueError, AttributeError):
         return False
     text = " ".join(e for e in errors if isinstance(e, str)).lower() if isinstance(errors, list) else ""
     return any(marker in text for marker in _GONE_MARKERS)
-
-
-def _settle_environment(session: requests.Session, url: str, verify: bool | str) -> None:
-    """Read the proxy and CA bundle settings of the environment once, here: requests otherwise reads them
-    again on every call (a measurable share of a loopback Vault round trip)."""
-    session.proxies = requests.utils.get_environ_proxies(url)
-    if verify is True:
-        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    session.verify = verify
-    session.trust_env = False

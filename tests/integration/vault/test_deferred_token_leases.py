@@ -11,10 +11,10 @@ from typing import Any
 
 import hvac.exceptions
 import pytest
-import requests.adapters
 
 from app.vault.hvac_backend import HvacBackend
 from app.vault.port import TokenClaims, VaultHandle
+from app.vault.transport import PooledAdapter
 from tests.integration.vault.test_hvac_backend import TOKEN, issue, role_leases, token_is_alive
 from tests.support.openbao import OpenBaoServer
 
@@ -33,14 +33,14 @@ def deferred_backend(vault: OpenBaoServer, claims: list[TokenClaims]) -> HvacBac
 def vault_requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
     """Every request the process sends to Vault, by path (lease keys and query strings cut)."""
     seen: Counter[str] = Counter()
-    send = requests.adapters.HTTPAdapter.send
+    send = PooledAdapter.request
 
-    def counting(adapter: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        path = str(request.url).split("/v1/", 1)[1].split("?", 1)[0]
+    def counting(adapter: PooledAdapter, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        path = url.split("/v1/", 1)[1].split("?", 1)[0]
         seen[path if not path.startswith(f"sys/leases/lookup/{PREFIX}") else "LIST role leases"] += 1
-        return send(adapter, request, *args, **kwargs)
+        return send(adapter, method, url, *args, **kwargs)
 
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", counting)
+    monkeypatch.setattr(PooledAdapter, "request", counting)
     yield seen
 
 
