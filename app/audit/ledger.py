@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, bindparam, insert
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent, fitted
@@ -42,7 +42,14 @@ class Actor:
 
 
 SYSTEM = Actor("system", "transom")
-_INSERT_EVENT = insert(cast(Table, AuditEvent.__table__))  # compiled once, cached by SQLAlchemy
+EVENTS = cast(Table, AuditEvent.__table__)
+
+
+def event_insert(prefix: str) -> Insert:
+    """An insert of one event whose values bind as ``prefix`` + column name (for ``Ledger.row``'s values),
+    so that it can join another statement as a CTE without its parameters meeting that statement's."""
+    columns = [column for column in EVENTS.columns if column.key != "id"]  # the database assigns the id
+    return insert(EVENTS).values({c.key: bindparam(prefix + c.key, type_=c.type) for c in columns})
 
 
 class StoredEvent(Protocol):
@@ -141,7 +148,7 @@ class Ledger:
         self._session.add(event)
         return event
 
-    def insert(
+    def row(
         self,
         action: str,
         *,
@@ -149,11 +156,10 @@ class Ledger:
         subject: EventSubject,
         decision: str | None = None,
         details: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Like ``append``, but written at once with one Core statement, without an ORM object: for the
-        issuance path, where the unit of work's flush cost more than the insert itself (issue 14)."""
-        row = self._row(action, actor, subject, decision, (), details, None)
-        self._session.execute(_INSERT_EVENT, row)
+    ) -> dict[str, Any]:
+        """The event's column values, for a Core insert (``event_insert``) that joins another statement: the
+        issuance path writes ``lease.granted`` in the statement that activates the lease (issue 14)."""
+        return self._row(action, actor, subject, decision, (), details, None)
 
     def _row(
         self,

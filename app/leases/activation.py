@@ -15,7 +15,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.audit.ledger import SYSTEM, Actor, Ledger
+from app.audit.ledger import SYSTEM, Actor, Ledger, event_insert
 from app.clock import Clock
 from app.config_snapshot.models import GENERATION_ROW_ID, ConfigGeneration
 from app.config_snapshot.snapshot import ConfigSnapshot
@@ -43,6 +43,10 @@ _ACTIVATE = (  # built once: each execution binds only its values
     )
     .returning(_SHARED_GENERATION)
 )
+_EVENT = "event_"  # the lease.granted event's parameters, apart from the activation's
+_INSERT_GRANT = event_insert(_EVENT)
+# PostgreSQL: the event rides in the activation's statement as a data-modifying CTE (one round trip less).
+_ACTIVATE_AND_RECORD = _ACTIVATE.add_cte(_INSERT_GRANT.cte("granted"))
 
 
 def issue_failed(session: Session, clock: Clock, lease_id: str, error: VaultError) -> None:
@@ -87,12 +91,14 @@ def activate(
     details; ``on_grant`` runs in the granting transaction (a break-glass lease's notification)."""
     try:
         with committing(session):
-            lease, generation = _mark_active(session, clock, lease_id, credential)
+            lease = session.get(Lease, lease_id)  # in the session since the write-ahead step
+            assert lease is not None
+            grant = _grant_event(Ledger(session, clock), lease, token, actor, grant_details)
+            generation = _mark_active(session, clock, lease, credential, grant)
             reasons = _reasons_if_changed(session, clock, lease, decided_at, generation)
             if reasons:
-                session.rollback()  # the activation with it
+                session.rollback()  # the activation and its event with it
             else:
-                _record_grant(Ledger(session, clock), lease, token, actor, grant_details)
                 if on_grant is not None:
                     on_grant(session, lease)
                 session.commit()
@@ -108,9 +114,11 @@ def activate(
 
 
 def _mark_active(
-    session: Session, clock: Clock, lease_id: str, credential: IssuedCredential
-) -> tuple[Lease, int]:
-    """Mark the row active and read the configuration generation, in one statement.
+    session: Session, clock: Clock, lease: Lease, credential: IssuedCredential, grant: dict[str, Any]
+) -> int:
+    """Mark the row active, write its ``lease.granted`` event (``grant``: ``Ledger.row`` values) and read the
+    configuration generation: one statement on PostgreSQL, two elsewhere. The caller rolls the event back
+    with the activation when the changed configuration no longer grants the lease.
 
     A conditional UPDATE: if crash recovery already took this row over (it waits a minute for that), the
     credential must not be handed out. Its RETURNING reads the generation row shared (``FOR SHARE`` on
@@ -118,28 +126,32 @@ def _mark_active(
     that row and holds it exclusively until it commits, so a change committed before this step shows in the
     generation read here, and one committed after it finds this lease active and re-evaluates it. The lease
     row is locked by the UPDATE before the RETURNING list reads the generation (lock order: lease rows, then
-    the generation row)."""
+    the generation row; the event's insert locks neither)."""
     values = {
         "status": LeaseStatus.ACTIVE,
         "vault_accessor": credential.handle.accessor,
         "vault_lease_id": credential.handle.lease_id,
         "updated_at": clock.now(),
     }
-    parameters = {f"new_{key}": value for key, value in values.items()}
-    generation = session.execute(_ACTIVATE, {"lease_id": lease_id, **parameters}).scalar_one_or_none()
+    parameters = {"lease_id": lease.id, **{f"new_{key}": value for key, value in values.items()}}
+    if session.get_bind().dialect.name == "postgresql":
+        event = {_EVENT + key: value for key, value in grant.items()}
+        generation = session.execute(_ACTIVATE_AND_RECORD, {**parameters, **event}).scalar_one_or_none()
+    else:
+        generation = session.execute(_ACTIVATE, parameters).scalar_one_or_none()
+        if generation is not None:
+            session.execute(_INSERT_GRANT, {_EVENT + key: value for key, value in grant.items()})
     if generation is None:
-        raise LookupError(f"lease {lease_id} is no longer being issued")
-    lease = session.get(Lease, lease_id)  # in the session since the write-ahead step
-    assert lease is not None
+        raise LookupError(f"lease {lease.id} is no longer being issued")
     for key, value in values.items():  # what the row now holds, without a flush to write it again
         set_committed_value(lease, key, value)
-    return lease, int(generation)
+    return int(generation)
 
 
-def _record_grant(
+def _grant_event(
     ledger: Ledger, lease: Lease, token: VerifiedToken, actor: Actor, extra: Mapping[str, Any] | None
-) -> None:
-    ledger.insert(
+) -> dict[str, Any]:
+    return ledger.row(
         "lease.granted",
         actor=actor,
         subject=ending.lease_facts(lease),
