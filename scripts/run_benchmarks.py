@@ -4,6 +4,9 @@ Each benchmark measures its own baseline in the same run (direct OpenBao calls, 
 and reports ratios: machines are shared and noisy, so medians and ratios, never absolute promises.
 Set BENCH_QUICK=1 for smaller sizes (a smoke run); BENCH_ONLY=bench_issue.py re-runs one benchmark and
 replaces only its section of the file (marked with the date of that run).
+
+A section's written analysis survives a re-run: everything from a line ``<!-- kept by make bench -->`` to the
+section's end is carried over below the new figures (it may then speak of older figures: it says which).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 ONLY = os.environ.get("BENCH_ONLY", "")
 TARGET = ROOT / "docs" / "BENCHMARKS.md"
+KEPT = "<!-- kept by make bench -->"
 
 # (script, arguments, arguments when quick)
 BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
@@ -79,17 +83,34 @@ def run(script: str, arguments: list[str]) -> str:
     return f"{body}\n\nCommand: `{command}` ({took:.0f} s)\n"
 
 
+def kept_parts(text: str) -> dict[str, str]:
+    """Each section's kept tail (from the ``KEPT`` line on), by its script's name."""
+    kept = {}
+    for part in text.split("\n## ")[1:]:
+        name, _, body = part.partition("\n")
+        start = body.find(KEPT)
+        if start != -1:
+            kept[name.strip()] = body[start:].rstrip() + "\n"
+    return kept
+
+
+def with_kept(section: str, kept: str | None) -> str:
+    return section if kept is None else f"{section.rstrip()}\n\n{kept}"
+
+
 def main() -> None:
     if ONLY:
         rerun_one(ONLY)
         return
+    kept = kept_parts(TARGET.read_text()) if TARGET.exists() else {}
     sections = [
         f"# Benchmarks\n\nWritten by `make bench` ({'quick' if QUICK else 'full'} sizes).\n\n## Machine\n\n"
         f"{machine_facts()}"
     ]
     for script, arguments, quick_arguments in BENCHMARKS:
         print(f"running {script} ...", file=sys.stderr, flush=True)
-        sections.append(f"## {script}\n\n{run(script, quick_arguments if QUICK else arguments)}")
+        body = run(script, quick_arguments if QUICK else arguments)
+        sections.append(with_kept(f"## {script}\n\n{body}", kept.get(script)))
     TARGET.parent.mkdir(exist_ok=True)
     TARGET.write_text("\n".join(sections))
     print(f"wrote {TARGET}", file=sys.stderr)
@@ -102,8 +123,11 @@ def rerun_one(script: str) -> None:
     print(f"running {script} ...", file=sys.stderr, flush=True)
     body = run(script, entry[2] if QUICK else entry[1])
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = f"{script}\n\n_Re-run alone on {when}, on the machine above._\n\n{body}"
-    parts = TARGET.read_text().split("\n## ")  # parts[0] is the title and the machine
+    text = TARGET.read_text()
+    section = with_kept(
+        f"{script}\n\n_Re-run alone on {when}, on the machine above._\n\n{body}", kept_parts(text).get(script)
+    )
+    parts = text.split("\n## ")  # parts[0] is the title and the machine
     replaced = [section if part.startswith(f"{script}\n") else part for part in parts]
     if replaced == parts:
         replaced.append(section)
