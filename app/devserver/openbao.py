@@ -66,11 +66,17 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 def spawn_dev_server(
-    port: int, root_token: str, log: IO[bytes], *, binary: str | None = None, **popen: Any
+    port: int,
+    root_token: str,
+    log: IO[bytes],
+    *,
+    binary: str | None = None,
+    options: tuple[str, ...] = (),
+    **popen: Any,
 ) -> subprocess.Popen[bytes]:
-    """``bao server -dev`` on ``127.0.0.1:port`` (and ``port + 1``), output to ``log``; ``popen`` adds
-    options (a process group, a preexec function). The root token goes in the environment, not on the
-    command line, where ``ps`` would show it."""
+    """``bao server -dev`` on ``127.0.0.1:port`` (and ``port + 1``), output to ``log``; ``options`` adds
+    server flags (``-dev-tls``), ``popen`` process options (a process group, a preexec function). The root
+    token goes in the environment, not on the command line, where ``ps`` would show it."""
     env = {**os.environ, "BAO_DEV_ROOT_TOKEN_ID": root_token}
     return subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
         [
@@ -79,6 +85,7 @@ def spawn_dev_server(
             "-dev",
             "-dev-no-store-token",
             f"-dev-listen-address=127.0.0.1:{port}",
+            *options,
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -88,15 +95,17 @@ def spawn_dev_server(
     )
 
 
-def wait_healthy(process: subprocess.Popen[bytes], addr: str, timeout: float, log_path: Path) -> None:
+def wait_healthy(
+    process: subprocess.Popen[bytes], addr: str, timeout: float, log_path: Path, *, verify: bool | str = True
+) -> None:
     """Until ``addr`` answers its health check; :class:`OpenBaoError` if the process exits or ``timeout``
-    seconds pass first."""
+    seconds pass first. ``verify``: a CA bundle for an HTTPS ``addr`` (requests' meaning)."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
             raise OpenBaoError(f"OpenBao exited at start; see {log_path}")
         with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{addr}/v1/sys/health", timeout=1).status_code == 200:
+            if requests.get(f"{addr}/v1/sys/health", timeout=1, verify=verify).status_code == 200:
                 return
         if time.monotonic() > deadline:
             raise OpenBaoError(f"OpenBao is not healthy after {timeout:.0f} s; see {log_path}")

@@ -134,13 +134,13 @@ def _mark_active(
         "updated_at": clock.now(),
     }
     parameters = {"lease_id": lease.id, **{f"new_{key}": value for key, value in values.items()}}
+    event = {_EVENT + key: value for key, value in grant.items()}
     if session.get_bind().dialect.name == "postgresql":
-        event = {_EVENT + key: value for key, value in grant.items()}
         generation = session.execute(_ACTIVATE_AND_RECORD, {**parameters, **event}).scalar_one_or_none()
     else:
         generation = session.execute(_ACTIVATE, parameters).scalar_one_or_none()
         if generation is not None:
-            session.execute(_INSERT_GRANT, {_EVENT + key: value for key, value in grant.items()})
+            session.execute(_INSERT_GRANT, event)
     if generation is None:
         raise LookupError(f"lease {lease.id} is no longer being issued")
     for key, value in values.items():  # what the row now holds, without a flush to write it again

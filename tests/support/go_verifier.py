@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 SOURCE = Path(__file__).resolve().parent / "go_tlog_program" / "main.go"
 DEBIAN_GOCODE = Path("/usr/share/gocode")  # where golang-golang-x-mod-dev puts golang.org/x/mod
 BUILD_TIMEOUT = 180
@@ -63,6 +65,17 @@ def go_verifier() -> GoVerifier:
     if digest not in _built:
         _built[digest] = _build(digest)
     return _built[digest]
+
+
+def go_verifier_or_skip() -> GoVerifier:
+    """The verifier for a test; the test is skipped when Go cannot build it here, and fails instead under
+    ``TRANSOM_REQUIRE_POSTGRES=1`` (CI, where ``make test`` installs Go)."""
+    problem = go_problem()
+    if problem:
+        if os.environ.get("TRANSOM_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"TRANSOM_REQUIRE_POSTGRES=1 but {problem}")
+        pytest.skip(problem)
+    return go_verifier()
 
 
 def go_problem() -> str | None:

@@ -8,7 +8,6 @@ Without Go the interop test skips, except in CI (TRANSOM_REQUIRE_POSTGRES=1), wh
 from __future__ import annotations
 
 import base64
-import os
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from app.tlog import merkle, note
 from app.tlog.canonical import event_leaf
 from tests.integration.conftest import rt
 from tests.support.broker import Broker, bearer
-from tests.support.go_verifier import GoVerifier, go_problem, go_verifier
+from tests.support.go_verifier import GoVerifier, go_verifier_or_skip
 from tests.support.ledger import ORIGIN, integrate_all, settle_and_verify
 
 BATCHES = (5, 12, 17)  # events recorded before each of three checkpoints
@@ -27,12 +26,7 @@ BATCHES = (5, 12, 17)  # events recorded before each of three checkpoints
 
 @pytest.fixture(scope="module")
 def go() -> GoVerifier:
-    problem = go_problem()
-    if problem:
-        if os.environ.get("TRANSOM_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"TRANSOM_REQUIRE_POSTGRES=1 but {problem}")
-        pytest.skip(problem)
-    return go_verifier()
+    return go_verifier_or_skip()
 
 
 class Api:

@@ -7,8 +7,6 @@ that CA is not trusted (certifi's bundle, as ``requests`` did), trust it when na
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,10 +15,9 @@ from pathlib import Path
 
 import certifi
 import pytest
-import requests
 from urllib3.exceptions import InsecureRequestWarning
 
-from app.devserver.openbao import bao_binary
+from app.devserver.openbao import spawn_dev_server, terminate, wait_healthy
 from app.vault.hvac_backend import HvacBackend
 from app.vault.port import VaultUnavailable
 from tests.support.processes import free_port
@@ -38,42 +35,19 @@ class TlsVault:
 @pytest.fixture(scope="module")
 def tls_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsVault]:
     certs = tmp_path_factory.mktemp("bao-tls")
-    port, token = free_port(), str(uuid.uuid4())
-    log = (certs / "bao.log").open("wb")
-    process = subprocess.Popen(
-        [
-            bao_binary(),
-            "server",
-            "-dev",
-            "-dev-no-store-token",
-            "-dev-tls",
-            f"-dev-tls-cert-dir={certs}",
-            f"-dev-listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "BAO_DEV_ROOT_TOKEN_ID": token},
-    )
-    vault = TlsVault(f"https://127.0.0.1:{port}", certs / "vault-ca.pem", token)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if (
-                    vault.ca.exists()
-                    and requests.get(f"{vault.addr}/v1/sys/health", verify=vault.ca, timeout=2).ok
-                ):
-                    break
-            except requests.RequestException:
-                pass
-            assert process.poll() is None, (certs / "bao.log").read_text()
-            assert time.monotonic() < deadline, "OpenBao did not serve TLS in time"
-            time.sleep(0.1)
-        yield vault
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    port, token, log_path = free_port(), str(uuid.uuid4()), certs / "bao.log"
+    with log_path.open("wb") as log:
+        process = spawn_dev_server(port, token, log, options=("-dev-tls", f"-dev-tls-cert-dir={certs}"))
+        vault = TlsVault(f"https://127.0.0.1:{port}", certs / "vault-ca.pem", token)
+        try:
+            deadline = time.monotonic() + 30
+            while not vault.ca.exists():  # written at start, before the listener answers
+                assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.05)
+            wait_healthy(process, vault.addr, 30, log_path, verify=str(vault.ca))
+            yield vault
+        finally:
+            terminate(process, 10)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ Without Go these tests skip, except in CI (TRANSOM_REQUIRE_POSTGRES=1), where th
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +23,7 @@ from app.tlog.merkle import (
     tree_hash,
 )
 from app.tlog.note import format_checkpoint, signed_note, verifier_key
-from tests.support.go_verifier import GoVerifier, go_problem, go_verifier
+from tests.support.go_verifier import GoVerifier, go_verifier_or_skip
 
 ORIGIN = "transom/ledger"
 SIZE = 1000
@@ -32,12 +31,7 @@ SIZE = 1000
 
 @pytest.fixture(scope="module")
 def go() -> GoVerifier:
-    problem = go_problem()
-    if problem:
-        if os.environ.get("TRANSOM_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"TRANSOM_REQUIRE_POSTGRES=1 but {problem}")
-        pytest.skip(problem)
-    return go_verifier()
+    return go_verifier_or_skip()
 
 
 class Ledger:
